@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgeo.core.checkpoint import CheckpointError, Checkpointer
+from jaxgeo.core.checkpoint import Checkpointer, CheckpointError
 
 JOB = textwrap.dedent("""
     import os, signal, sys
