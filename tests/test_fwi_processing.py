@@ -100,11 +100,13 @@ def test_per_parameter_learning_rates_and_bounds():
     params = {"vp": jnp.full((4, 4), 2000.0), "vs": jnp.full((4, 4), 1000.0)}
     grads = {"vp": jnp.ones((4, 4)), "vs": -jnp.ones((4, 4))}
     updates, _ = tx.update(grads, tx.init(params), params)
-    # Adam's first step is -lr·sign(g) (bias-corrected moments), up to eps=1e-8 relative.
-    np.testing.assert_allclose(np.asarray(updates["vp"]), -10.0, rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(updates["vs"]), 2.0, rtol=1e-6)
+    # Adam's first step is -lr·sign(g) (bias-corrected moments); 1e-5 relative covers the
+    # float32 rounding of the bias correction 1 - 0.999.
+    np.testing.assert_allclose(np.asarray(updates["vp"]), -10.0, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(updates["vs"]), 2.0, rtol=1e-5)
     new = optim.project(optax.apply_updates(params, updates), {"vp": (1995.0, None)})
-    assert float(new["vp"].min()) == 1995.0 and float(new["vs"].max()) == 1002.0
+    assert float(new["vp"].min()) == 1995.0  # projected exactly onto the bound
+    assert float(new["vs"].max()) == pytest.approx(1002.0, rel=1e-5)  # unbounded: moved by lr
 
 
 def test_encoding_codes_and_delay():
