@@ -1,0 +1,305 @@
+"""Weight conversion between SeisBench PyTorch models and jaxgeo's Flax modules.
+
+``from_seisbench(model)`` accepts a ``seisbench.models.PhaseNet`` / ``EQTransformer`` instance
+or the path of a local SeisBench weight pair (``<base>.pt.vN`` + ``<base>.json.vN``; give the
+``.pt.vN`` or the ``.json.vN`` file or ``<base>`` plus ``version``) and returns
+``(module, variables)`` such that ``module.apply(variables, x)`` on channels-last input equals
+the SeisBench output transposed the same way. ``to_seisbench_state_dict`` goes back for PhaseNet.
+
+torch is imported lazily: it is needed only when converting.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxgeo.seismic.eqtransformer import EQTransformer
+from jaxgeo.seismic.phasenet import DEPTH, FILTERS_ROOT, PhaseNet
+
+# Torch sub-module index inside SeisBench's ModuleLists -> jaxgeo names.
+_DOWN_NAMES = ("conv_same", "bn1", "conv_down", "bn2")
+_UP_NAMES = ("conv_up", "bn1", "conv_same", "bn2")
+
+
+def _np(t) -> np.ndarray:
+    return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
+
+
+def _conv(w, b=None) -> dict:
+    """torch Conv1d weight ``[out, in, k]`` -> Flax kernel ``[k, in, out]``."""
+    out = {"kernel": np.ascontiguousarray(_np(w).transpose(2, 1, 0))}
+    if b is not None:
+        out["bias"] = _np(b)
+    return out
+
+
+def _bn(sd: dict, prefix: str) -> tuple[dict, dict]:
+    params = {"scale": _np(sd[prefix + "weight"]), "bias": _np(sd[prefix + "bias"])}
+    stats = {"mean": _np(sd[prefix + "running_mean"]), "var": _np(sd[prefix + "running_var"])}
+    return params, stats
+
+
+def _split_weight_path(path: str | Path, version: str | None) -> tuple[Path, Path]:
+    path = Path(path)
+    name = path.name
+    for kind in (".pt", ".json"):
+        marker = kind + ".v"
+        if marker in name:
+            base, ver = name.split(marker, 1)
+            return path.with_name(f"{base}.pt.v{ver}"), path.with_name(f"{base}.json.v{ver}")
+        if name.endswith(kind):
+            base = name[: -len(kind)]
+            return path.with_name(base + ".pt"), path.with_name(base + ".json")
+    suffix = f".v{version}" if version is not None else ""
+    return path.with_name(f"{name}.pt{suffix}"), path.with_name(f"{name}.json{suffix}")
+
+
+def load_seisbench_weights(path: str | Path, version: str | None = None) -> tuple[dict, dict]:
+    """Read a SeisBench weight pair -> ``(state_dict of numpy arrays, metadata dict)``."""
+    import torch
+
+    pt, js = _split_weight_path(path, version)
+    missing = [str(p) for p in (pt, js) if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"SeisBench weight pair incomplete, missing {missing}; a pair is '<name>.pt.vN' "
+            "and '<name>.json.vN' as written by SeisBenchModel.save(path, version_str=N)"
+        )
+    state = torch.load(pt, map_location="cpu", weights_only=True)
+    with open(js) as fh:
+        meta = json.load(fh)
+    return {k: _np(v) for k, v in state.items()}, meta
+
+
+def _model_kind(state: dict) -> str:
+    if "inc.weight" in state and "down_branch.0.0.weight" in state:
+        return "PhaseNet"
+    if "encoder.convs.0.weight" in state and "bi_lstm_stack.members.0.lstm.weight_ih_l0" in state:
+        return "EQTransformer"
+    raise ValueError(
+        "state_dict is neither a SeisBench PhaseNet nor an EQTransformer (keys start with "
+        f"{sorted(state)[:4]}); supported: PhaseNet, EQTransformer"
+    )
+
+
+# ----------------------------------------------------------------------------- PhaseNet
+
+
+def phasenet_variables_from_state_dict(state: dict) -> dict:
+    """SeisBench PhaseNet ``state_dict`` -> Flax ``{"params", "batch_stats"}`` (jaxgeo PhaseNet)."""
+    sd = {k: _np(v) for k, v in state.items()}
+    enc_p: dict[str, Any] = {"inc": _conv(sd["inc.weight"], sd["inc.bias"])}
+    enc_s: dict[str, Any] = {}
+    enc_p["in_bn"], enc_s["in_bn"] = _bn(sd, "in_bn.")
+    for i in range(DEPTH):
+        for j, name in enumerate(_DOWN_NAMES):
+            key = f"down_branch.{i}.{j}."
+            if key + "weight" not in sd:
+                continue  # deepest level has no down-sampling conv/bn
+            if name.startswith("bn"):
+                enc_p[f"down{i}_{name}"], enc_s[f"down{i}_{name}"] = _bn(sd, key)
+            else:
+                enc_p[f"down{i}_{name}"] = _conv(sd[key + "weight"])
+    dec_p: dict[str, Any] = {}
+    dec_s: dict[str, Any] = {}
+    for i in range(DEPTH - 1):
+        key = f"up_branch.{i}."
+        w = sd[key + "0.weight"]  # ConvTranspose1d: [in, out, k]
+        dec_p[f"up{i}_conv_up"] = {"kernel": np.ascontiguousarray(w.transpose(2, 0, 1)[::-1])}
+        dec_p[f"up{i}_bn1"], dec_s[f"up{i}_bn1"] = _bn(sd, key + "1.")
+        dec_p[f"up{i}_conv_same"] = _conv(sd[key + "2.weight"])
+        dec_p[f"up{i}_bn2"], dec_s[f"up{i}_bn2"] = _bn(sd, key + "3.")
+    params = {"encoder": enc_p, "decoder": dec_p, "out": _conv(sd["out.weight"], sd["out.bias"])}
+    return {"params": params, "batch_stats": {"encoder": enc_s, "decoder": dec_s}}
+
+
+def phasenet_from_state_dict(state: dict, model_args: dict | None = None):
+    """Build ``(PhaseNet, variables)``; ``filter_factor`` is read off the weight shapes."""
+    args = dict(model_args or {})
+    sd = {k: _np(v) for k, v in state.items()}
+    out_channels, in_channels, _ = sd["inc.weight"].shape
+    if out_channels % FILTERS_ROOT:
+        raise ValueError(f"inc.weight has {out_channels} filters, not a multiple of {FILTERS_ROOT}")
+    module = PhaseNet(
+        in_channels=in_channels,
+        classes=sd["out.weight"].shape[0],
+        phases=str(args.get("phases", "NPS")),
+        sampling_rate=float(args.get("sampling_rate", 100)),
+        norm=str(args.get("norm", "std")),
+        filter_factor=out_channels // FILTERS_ROOT,
+    )
+    if args.get("norm_amp_per_comp") or args.get("norm_detrend"):
+        raise ValueError("PickBlue options norm_amp_per_comp/norm_detrend are not supported")
+    return module, phasenet_variables_from_state_dict(sd)
+
+
+def to_seisbench_state_dict(variables: dict) -> dict:
+    """Flax PhaseNet variables -> SeisBench PhaseNet ``state_dict`` (torch tensors)."""
+    import torch
+
+    p, s = variables["params"], variables["batch_stats"]
+    out: dict[str, Any] = {}
+
+    def conv(key, leaf):
+        out[key + "weight"] = np.asarray(leaf["kernel"]).transpose(2, 1, 0)
+        if "bias" in leaf:
+            out[key + "bias"] = np.asarray(leaf["bias"])
+
+    def bn(key, leaf, stats):
+        out[key + "weight"] = np.asarray(leaf["scale"])
+        out[key + "bias"] = np.asarray(leaf["bias"])
+        out[key + "running_mean"] = np.asarray(stats["mean"])
+        out[key + "running_var"] = np.asarray(stats["var"])
+        out[key + "num_batches_tracked"] = np.array(0, dtype=np.int64)
+
+    enc, dec = p["encoder"], p["decoder"]
+    conv("inc.", enc["inc"])
+    bn("in_bn.", enc["in_bn"], s["encoder"]["in_bn"])
+    for i in range(DEPTH):
+        for j, name in enumerate(_DOWN_NAMES):
+            leaf = enc.get(f"down{i}_{name}")
+            if leaf is None:
+                continue
+            if name.startswith("bn"):
+                bn(f"down_branch.{i}.{j}.", leaf, s["encoder"][f"down{i}_{name}"])
+            else:
+                conv(f"down_branch.{i}.{j}.", leaf)
+    for i in range(DEPTH - 1):
+        k = np.asarray(dec[f"up{i}_conv_up"]["kernel"])
+        out[f"up_branch.{i}.0.weight"] = k[::-1].transpose(1, 2, 0)
+        bn(f"up_branch.{i}.1.", dec[f"up{i}_bn1"], s["decoder"][f"up{i}_bn1"])
+        conv(f"up_branch.{i}.2.", dec[f"up{i}_conv_same"])
+        bn(f"up_branch.{i}.3.", dec[f"up{i}_bn2"], s["decoder"][f"up{i}_bn2"])
+    conv("out.", p["out"])
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in out.items()}
+
+
+# ------------------------------------------------------------------------- EQTransformer
+
+
+def _lstm(sd: dict, key: str, suffix: str = "") -> dict:
+    return {
+        "w_ih": np.ascontiguousarray(sd[f"{key}weight_ih_l0{suffix}"].T),
+        "w_hh": np.ascontiguousarray(sd[f"{key}weight_hh_l0{suffix}"].T),
+        "b_ih": sd[f"{key}bias_ih_l0{suffix}"],
+        "b_hh": sd[f"{key}bias_hh_l0{suffix}"],
+    }
+
+
+def _attention(sd: dict, key: str) -> dict:
+    return {n: sd[key + n] for n in ("Wx", "Wt", "bh", "Wa", "ba")}
+
+
+def _decoder(sd: dict, key: str) -> dict:
+    n = sum(1 for k in sd if k.startswith(key + "convs.") and k.endswith(".weight"))
+    return {f"conv{i}": _conv(sd[f"{key}convs.{i}.weight"], sd[f"{key}convs.{i}.bias"])
+            for i in range(n)}
+
+
+def eqtransformer_from_state_dict(state: dict, model_args: dict | None = None):
+    """Build ``(EQTransformer, variables)`` from a SeisBench EQTransformer ``state_dict``."""
+    args = dict(model_args or {})
+    if args.get("original_compatible"):
+        raise ValueError(
+            "original_compatible EQTransformer weights use SeisBench's CustomLSTM and a different "
+            "decoder crop; only original_compatible=False is supported"
+        )
+    sd = {k: _np(v) for k, v in state.items()}
+    trunk_p: dict[str, Any] = {"encoder": {}}
+    trunk_s: dict[str, Any] = {}
+    n_enc = sum(1 for k in sd if k.startswith("encoder.convs.") and k.endswith(".weight"))
+    for i in range(n_enc):
+        trunk_p["encoder"][f"conv{i}"] = _conv(sd[f"encoder.convs.{i}.weight"],
+                                               sd[f"encoder.convs.{i}.bias"])
+    i = 0
+    while f"res_cnn_stack.members.{i}.conv1.weight" in sd:
+        key = f"res_cnn_stack.members.{i}."
+        blk_p, blk_s = {}, {}
+        for nm in ("norm1", "norm2"):
+            blk_p[nm], blk_s[nm] = _bn(sd, key + nm + ".")
+        for nm in ("conv1", "conv2"):
+            blk_p[nm] = _conv(sd[key + nm + ".weight"], sd[key + nm + ".bias"])
+        trunk_p[f"res_cnn{i}"], trunk_s[f"res_cnn{i}"] = blk_p, blk_s
+        i += 1
+    lstm_blocks = 0
+    while f"bi_lstm_stack.members.{lstm_blocks}.conv.weight" in sd:
+        key = f"bi_lstm_stack.members.{lstm_blocks}."
+        nm_p, nm_s = _bn(sd, key + "norm.")
+        trunk_p[f"bi_lstm{lstm_blocks}"] = {
+            "lstm_fwd": _lstm(sd, key + "lstm."),
+            "lstm_bwd": _lstm(sd, key + "lstm.", "_reverse"),
+            "conv": _conv(sd[key + "conv.weight"], sd[key + "conv.bias"]),
+            "norm": nm_p,
+        }
+        trunk_s[f"bi_lstm{lstm_blocks}"] = {"norm": nm_s}
+        lstm_blocks += 1
+    for name in ("transformer_d0", "transformer_d"):
+        key = name + "."
+        trunk_p[name] = {
+            "attention": _attention(sd, key + "attention."),
+            "norm1": {"gamma": sd[key + "norm1.gamma"][:, 0], "beta": sd[key + "norm1.beta"][:, 0]},
+            "norm2": {"gamma": sd[key + "norm2.gamma"][:, 0], "beta": sd[key + "norm2.beta"][:, 0]},
+            "lin1": {"kernel": sd[key + "ff.lin1.weight"].T, "bias": sd[key + "ff.lin1.bias"]},
+            "lin2": {"kernel": sd[key + "ff.lin2.weight"].T, "bias": sd[key + "ff.lin2.bias"]},
+        }
+    classes = sum(1 for k in sd if k.startswith("pick_convs.") and k.endswith(".weight"))
+    params: dict[str, Any] = {
+        "trunk": trunk_p,
+        "decoder_d": _decoder(sd, "decoder_d."),
+        "conv_d": _conv(sd["conv_d.weight"], sd["conv_d.bias"]),
+    }
+    for j in range(classes):
+        params[f"pick_lstms_{j}"] = _lstm(sd, f"pick_lstms.{j}.")
+        params[f"pick_attentions_{j}"] = _attention(sd, f"pick_attentions.{j}.")
+        params[f"pick_decoders_{j}"] = _decoder(sd, f"pick_decoders.{j}.")
+        params[f"pick_convs_{j}"] = _conv(sd[f"pick_convs.{j}.weight"], sd[f"pick_convs.{j}.bias"])
+    module = EQTransformer(
+        in_channels=sd["encoder.convs.0.weight"].shape[1],
+        in_samples=int(args.get("in_samples", 6000)),
+        classes=classes,
+        phases=str(args.get("phases", "PS"))[:classes] if args.get("phases") else "PS"[:classes],
+        lstm_blocks=lstm_blocks,
+        drop_rate=float(args.get("drop_rate", 0.1)),
+        sampling_rate=float(args.get("sampling_rate", 100)),
+        norm=str(args.get("norm", "std")),
+    )
+    return module, {"params": params, "batch_stats": {"trunk": trunk_s}}
+
+
+# ------------------------------------------------------------------------------ dispatch
+
+
+def from_seisbench(model_or_path, version: str | None = None):
+    """SeisBench model instance or local weight pair -> ``(flax module, variables)``."""
+    if isinstance(model_or_path, (str, Path)):
+        state, meta = load_seisbench_weights(model_or_path, version)
+        args = meta.get("model_args", {})
+    else:
+        state = model_or_path.state_dict()
+        args = _instance_args(model_or_path)
+    kind = _model_kind(state)
+    if kind == "PhaseNet":
+        return phasenet_from_state_dict(state, args)
+    return eqtransformer_from_state_dict(state, args)
+
+
+def _instance_args(model) -> dict:
+    keys = ("phases", "sampling_rate", "norm", "in_samples", "drop_rate", "original_compatible",
+            "norm_amp_per_comp", "norm_detrend")
+    args = {k: getattr(model, k) for k in keys if hasattr(model, k) and k != "phases"}
+    labels = getattr(model, "labels", None)
+    if labels is not None:
+        labels = "".join(labels) if not isinstance(labels, str) else labels
+        args["phases"] = labels.replace("Detection", "")
+    return args
+
+
+def count_params(variables: dict) -> int:
+    """Number of trainable parameters (``params`` collection only, batch statistics excluded)."""
+    import jax
+
+    return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(variables["params"])))
