@@ -1,0 +1,50 @@
+"""Convolutional PML (CPML) damping profiles.
+
+Standard CPML with kappa = 1 (Komatitsch & Martin 2007): along one axis the damping is
+``d(s) = d0 * s**2`` with ``d0 = -3 c_max ln(R) / (2 L)`` for a normalised depth ``s`` in
+[0, 1] into a layer of thickness ``L``, and ``alpha(s) = pi f (1 - s)``. A memory
+variable obeys ``psi <- b psi + a * dfield`` with ``b = exp(-(d + alpha) dt)`` and
+``a = d / (d + alpha) (b - 1)``. Both are exactly zero outside the layers, so memory
+variables stay zero in the model interior.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+REFLECTION = 1e-3  # target reflection coefficient of the layer at normal incidence
+POWER = 2
+
+
+def depth_into_layers(n: int, width_lo: int, width_hi: int, shift: float = 0.0) -> jnp.ndarray:
+    """Normalised depth in [0, 1] into the low/high layers for grid points ``i + shift``.
+
+    The model occupies points ``width_lo .. n - 1 - width_hi``; depth is 0 inside it and
+    1 at the outer layer edge (one cell beyond the last padded point).
+    """
+    pos = jnp.arange(n, dtype=jnp.float32) + shift
+    lo = (width_lo - pos) / max(width_lo, 1) if width_lo else jnp.zeros(n)
+    hi = (pos - (n - 1 - width_hi)) / max(width_hi, 1) if width_hi else jnp.zeros(n)
+    return jnp.clip(jnp.maximum(lo, hi), 0.0, 1.0)
+
+
+def cpml_coefficients(depth: jnp.ndarray, width_cells: int, h: float, dt: float,
+                      c_max: jnp.ndarray, freq: jnp.ndarray, dtype) -> tuple:
+    """(a, b) CPML coefficients for normalised depths ``depth`` (1-D)."""
+    thickness = max(width_cells, 1) * h
+    d0 = -(POWER + 1) * c_max * jnp.log(REFLECTION) / (2.0 * thickness)
+    d = d0 * depth**POWER
+    alpha = jnp.pi * freq * (1.0 - depth)
+    inside = depth > 0
+    b = jnp.where(inside, jnp.exp(-(d + alpha) * dt), 0.0)
+    denom = jnp.where(inside, d + alpha, 1.0)
+    a = jnp.where(inside, d / denom * (b - 1.0), 0.0)
+    return a.astype(dtype), b.astype(dtype)
+
+
+def axis_profiles(n: int, widths: tuple[int, int], h: float, dt: float, c_max, freq, dtype,
+                  shift: float = 0.0) -> tuple:
+    """(a, b) for one axis of length ``n`` with layers of ``widths = (lo, hi)`` cells."""
+    depth = depth_into_layers(n, widths[0], widths[1], shift)
+    width = max(widths) if max(widths) else 1
+    return cpml_coefficients(depth, width, h, dt, c_max, freq, dtype)
