@@ -1,0 +1,80 @@
+"""jaxgeo.spectra: differentiable, batched line-by-line absorption spectra (HITRAN/HAPI).
+
+Pure functions of arrays and small frozen dataclasses (pytrees): everything composes with
+``jax.jit``, ``jax.vmap`` and ``jax.grad``. float32 by default; enable x64 for float64.
+"""
+
+from jaxgeo.spectra.absorption import (
+    PROFILES,
+    LineState,
+    UniformGrid,
+    WindowSizes,
+    absorption_coefficient,
+    absorption_coefficient_uniform,
+    line_state,
+    spectrum_from_state,
+    spectrum_uniform_from_state,
+    window_sizes,
+)
+from jaxgeo.spectra.linelist import (
+    HITRAN_PAR_FIELDS,
+    PHYSAE_FIELDS,
+    LineList,
+    LineListFormatError,
+    PhysAEWindow,
+    concatenate,
+    load_physae_yaml,
+    make_line_list,
+    parse_physae_transitions,
+    read_hitran_par,
+)
+from jaxgeo.spectra.lineshapes import (
+    complex_profile,
+    doppler,
+    faddeeva,
+    faddeeva_asymptotic,
+    lorentz,
+    rautian,
+    voigt,
+)
+from jaxgeo.spectra.observation import (
+    frequency_grid,
+    frequency_offsets,
+    loschmidt_density,
+    optical_depth,
+    physae_forward,
+    polynomial_baseline,
+    transmission,
+)
+from jaxgeo.spectra.partition import (
+    PartitionFunction,
+    isotopologue_abundance,
+    isotopologue_mass,
+    load_qtpy,
+    partition_sum,
+    tips_partition_function,
+)
+from jaxgeo.spectra.physics import (
+    dicke_frequency,
+    doppler_hwhm,
+    line_intensity,
+    line_mixing_y,
+    lorentz_hwhm,
+    number_density,
+    partition_ratio,
+    pressure_shift,
+)
+
+__all__ = [
+    "HITRAN_PAR_FIELDS", "PHYSAE_FIELDS", "PROFILES", "LineList", "LineListFormatError",
+    "LineState", "PartitionFunction", "PhysAEWindow", "UniformGrid", "WindowSizes",
+    "absorption_coefficient", "absorption_coefficient_uniform", "complex_profile",
+    "concatenate", "dicke_frequency", "doppler", "doppler_hwhm", "faddeeva",
+    "faddeeva_asymptotic", "frequency_grid", "frequency_offsets", "isotopologue_abundance",
+    "isotopologue_mass", "line_intensity", "line_mixing_y", "line_state", "load_physae_yaml",
+    "load_qtpy", "lorentz", "lorentz_hwhm", "loschmidt_density", "make_line_list",
+    "number_density", "optical_depth", "parse_physae_transitions", "partition_ratio",
+    "partition_sum", "physae_forward", "polynomial_baseline", "pressure_shift", "rautian",
+    "read_hitran_par", "spectrum_from_state", "spectrum_uniform_from_state",
+    "tips_partition_function", "transmission", "voigt", "window_sizes",
+]

@@ -1,0 +1,269 @@
+"""Absorption coefficient k(nu) (cm^-1) from a line list, HAPI conventions.
+
+``absorption_coefficient`` evaluates every line on every grid point inside its wing window
+(exact, memory bounded by line chunks). ``absorption_coefficient_uniform`` is the fast path
+for uniform grids: each line only touches the fixed-size window of grid points around its
+centre (gather/scatter-add), with the full Faddeeva function near the core and its
+large-|z| expansion (relative error < 3e-9) in the wings.
+
+Convention (as HAPI ``absorptionCoefficient_Voigt(..., HITRAN_units=False)``):
+k(nu) = n(p, T) * sum_lines S_l(T) * profile_l(nu), n = p/(kT) the total number density, and a
+line contributes only where |nu - nu0_l| <= wing * max(gamma_L, gamma_D) (HAPI's
+``WavenumberWingHW``, default 50 half widths, window centred on the unshifted line).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgeo.spectra.constants import AMU_G, C_LIGHT_CM_S, K_BOLTZMANN_ERG_K, LN2, SQRT_LN2
+from jaxgeo.spectra.linelist import LineList
+from jaxgeo.spectra.lineshapes import complex_profile, faddeeva_asymptotic
+from jaxgeo.spectra.physics import (
+    dicke_frequency,
+    doppler_hwhm,
+    line_intensity,
+    line_mixing_y,
+    lorentz_hwhm,
+    number_density,
+    pressure_shift,
+)
+
+PROFILES = ("voigt", "rautian")
+ASYMPTOTIC_Z = 8.0  # |z| above which the wing expansion replaces the Faddeeva function
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class LineState:
+    """Line parameters at one (T, p): all (L,) arrays, cm^-1 unless stated."""
+
+    window_centre: jax.Array  # unshifted centre nu0 (HAPI's window reference)
+    shift: jax.Array  # pressure shift; the profile is centred on nu0 + shift
+    half_window: jax.Array  # wing * max(gamma_L, gamma_D)
+    strength: jax.Array  # S(T) * n(p, T), cm^-2 (times profile in cm gives cm^-1)
+    gamma_d: jax.Array
+    gamma_l: jax.Array
+    nu_vc: jax.Array
+    y_mixing: jax.Array
+
+
+def line_state(
+    lines: LineList,
+    temperature,
+    p_atm,
+    *,
+    profile: str = "voigt",
+    diluent: Mapping[str, object] | None = None,
+    wing: float = 50.0,
+    line_mixing: bool = False,
+    shift: bool = True,
+) -> LineState:
+    """Evaluate all per-line quantities at (T, p) (scalars; vmap for batches)."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    gd = doppler_hwhm(lines, temperature)
+    gl = lorentz_hwhm(lines, temperature, p_atm, diluent)
+    dnu_shift = pressure_shift(lines, p_atm) if shift else jnp.zeros_like(gd)
+    nvc = dicke_frequency(lines, temperature, p_atm) if profile == "rautian" else jnp.zeros_like(gd)
+    ymix = line_mixing_y(lines, temperature, p_atm) if line_mixing else jnp.zeros_like(gd)
+    strength = line_intensity(lines, temperature) * number_density(temperature, p_atm)
+    return LineState(
+        window_centre=lines.nu0, shift=dnu_shift, half_window=wing * jnp.maximum(gl, gd),
+        strength=strength, gamma_d=gd, gamma_l=gl, nu_vc=nvc, y_mixing=ymix,
+    )
+
+
+def _line_values(state: LineState, dnu_unshifted, sl, w=None):
+    """Profile * strength for lines ``sl`` at detunings ``nu - nu0`` (unshifted), windowed."""
+    dnu = dnu_unshifted - state.shift[sl]
+    re, im = complex_profile(dnu, state.gamma_d[sl], state.gamma_l[sl], state.nu_vc[sl], w=w)
+    inside = jnp.abs(dnu_unshifted) <= state.half_window[sl]
+    return jnp.where(inside, state.strength[sl] * (re + state.y_mixing[sl] * im), 0.0)
+
+
+def spectrum_from_state(
+    state: LineState, nu: jax.Array, *, line_chunk: int = 64, nu_origin=None
+) -> jax.Array:
+    """k(nu) (cm^-1) on any grid ``nu`` (N,), summing lines in chunks of ``line_chunk``.
+
+    If ``nu_origin`` (scalar) is given, ``nu`` holds offsets from it: detunings are then
+    formed as (nu_origin - nu0) + offset, which stays precise in float32.
+    """
+    origin = 0.0 if nu_origin is None else nu_origin
+    n_lines = state.shift.shape[0]
+    n_chunks = max(1, math.ceil(n_lines / line_chunk))
+    pad = n_chunks * line_chunk - n_lines
+
+    def padded(x, fill):
+        return jnp.concatenate([x, jnp.full((pad,), fill, x.dtype)]) if pad else x
+
+    # Padding lines: zero strength, unit widths (finite, contribute nothing).
+    chunks = LineState(
+        window_centre=padded(state.window_centre, 0.0), shift=padded(state.shift, 0.0),
+        half_window=padded(state.half_window, -1.0), strength=padded(state.strength, 0.0),
+        gamma_d=padded(state.gamma_d, 1.0), gamma_l=padded(state.gamma_l, 1.0),
+        nu_vc=padded(state.nu_vc, 0.0), y_mixing=padded(state.y_mixing, 0.0),
+    )
+    chunks = jax.tree.map(lambda x: x.reshape(n_chunks, line_chunk), chunks)
+
+    def body(acc, chunk):
+        sl = (slice(None), None)
+        vals = _line_values(chunk, nu[None, :] + (origin - chunk.window_centre)[sl], sl)
+        return acc + vals.sum(axis=0), None
+
+    acc0 = jnp.zeros(nu.shape, jnp.result_type(state.strength, nu))
+    out, _ = jax.lax.scan(body, acc0, chunks)
+    return out
+
+
+def absorption_coefficient(
+    lines: LineList,
+    nu,
+    temperature,
+    p_atm,
+    *,
+    profile: str = "voigt",
+    diluent: Mapping[str, object] | None = None,
+    wing: float = 50.0,
+    line_mixing: bool = False,
+    line_chunk: int = 64,
+) -> jax.Array:
+    """Absorption coefficient k(nu), cm^-1, for the pure absorber at (T [K], p [atm]).
+
+    Args:
+        lines: the line list.
+        nu: (N,) wavenumbers, cm^-1 (any spacing).
+        temperature, p_atm: scalars (``vmap`` for batches).
+        profile: 'voigt' or 'rautian' (Dicke narrowing from ``lines.g_dicke``).
+        diluent: broadener fractions, default {'air': 1.0}.
+        wing: line cut-off in half widths, max(gamma_L, gamma_D) (HAPI default 50).
+        line_mixing: add Rosenkranz first-order mixing Y Im K (``lines.lmf``).
+    Returns:
+        (N,) k in cm^-1 (multiply by mole fraction and path length for optical depth).
+    """
+    state = line_state(
+        lines, temperature, p_atm, profile=profile, diluent=diluent, wing=wing,
+        line_mixing=line_mixing,
+    )
+    return spectrum_from_state(state, jnp.asarray(nu), line_chunk=line_chunk)
+
+
+@dataclass(frozen=True)
+class UniformGrid:
+    """Uniform wavenumber grid nu_j = start + j * step, j = 0..n-1 (static, hashable)."""
+
+    start: float
+    step: float
+    n: int
+
+    def values(self, dtype=None) -> jax.Array:
+        return self.start + self.step * jnp.arange(self.n, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class WindowSizes:
+    """Static half-window sizes (grid points) for ``absorption_coefficient_uniform``."""
+
+    wing_points: int  # covers wing * max(gamma_L, gamma_D) for every line
+    core_points: int  # covers |z| < ASYMPTOTIC_Z (a few Doppler widths)
+
+
+def window_sizes(
+    lines: LineList,
+    grid: UniformGrid,
+    *,
+    t_min: float,
+    t_max: float,
+    p_max_atm: float,
+    wing: float = 50.0,
+    diluent_self_max: float = 0.0,
+) -> WindowSizes:
+    """Window sizes that make the windowed sum exact for all T in [t_min, t_max], p <= p_max.
+
+    Computed on the host from concrete line parameters (call outside ``jit``).
+    """
+    nu0 = np.asarray(lines.nu0, np.float64)
+    mass = np.asarray(lines.mass, np.float64)
+    n_air = np.asarray(lines.n_air, np.float64)
+    g = np.maximum(
+        np.asarray(lines.gamma_air, np.float64),
+        (1 - diluent_self_max) * np.asarray(lines.gamma_air, np.float64)
+        + diluent_self_max * np.asarray(lines.gamma_self, np.float64),
+    )
+    t_lo = np.where(n_air >= 0, t_min, t_max)
+    gl_max = p_max_atm * (296.0 / t_lo) ** n_air * g
+    gd_max = nu0 / C_LIGHT_CM_S * np.sqrt(2 * K_BOLTZMANN_ERG_K * t_max * LN2 / (mass * AMU_G))
+    shift_max = p_max_atm * np.abs(np.asarray(lines.delta_air, np.float64))
+    wing_cm = wing * np.maximum(gl_max, gd_max).max()
+    core_cm = ASYMPTOTIC_Z * gd_max.max() / SQRT_LN2 + shift_max.max()
+    wing_points = int(math.ceil(wing_cm / grid.step)) + 2
+    core_points = min(int(math.ceil(core_cm / grid.step)) + 2, wing_points)
+    return WindowSizes(wing_points=wing_points, core_points=core_points)
+
+
+def _scatter_windows(state: LineState, grid: UniformGrid, half: int, w, z_mask):
+    """Sum window contributions of all lines onto the grid (scatter-add)."""
+    dtype = state.strength.dtype
+    offsets = jnp.arange(-half, half + 1)
+    centre_idx = jax.lax.stop_gradient(
+        jnp.round((state.window_centre - grid.start) / grid.step).astype(jnp.int32)
+    )
+    idx = centre_idx[:, None] + offsets[None, :]  # (L, 2h+1)
+    # Detuning from the unshifted centre, built from small numbers (precise in float32).
+    base = (grid.start - state.window_centre) + centre_idx.astype(dtype) * grid.step
+    dnu0 = base[:, None] + (offsets * grid.step).astype(dtype)[None, :]
+    sl = (slice(None), None)
+    dnu = dnu0 - state.shift[sl]
+    scale = SQRT_LN2 / state.gamma_d[sl]
+    zabs2 = (scale * dnu) ** 2 + (scale * (state.gamma_l[sl] + state.nu_vc[sl])) ** 2
+    use = z_mask(zabs2) & (idx >= 0) & (idx < grid.n)
+    vals = jnp.where(use, _line_values(state, dnu0, sl, w=w), 0.0)
+    safe_idx = jnp.where(use, idx, grid.n)  # out of range -> dropped
+    out = jnp.zeros((grid.n,), dtype)
+    return out.at[safe_idx.reshape(-1)].add(vals.reshape(-1), mode="drop")
+
+
+def spectrum_uniform_from_state(state: LineState, grid: UniformGrid, sizes: WindowSizes):
+    """k on ``grid`` from a ``LineState`` with fixed windows (see module docstring)."""
+    zc2 = ASYMPTOTIC_Z**2
+    core = _scatter_windows(state, grid, sizes.core_points, None, lambda z2: z2 < zc2)
+
+    def safe_asymptotic(z):
+        # Points with |z| < ASYMPTOTIC_Z are masked out; keep them finite for gradients.
+        small = jnp.abs(z) < ASYMPTOTIC_Z
+        return jnp.where(small, 0.0, faddeeva_asymptotic(jnp.where(small, ASYMPTOTIC_Z, z)))
+
+    wings = _scatter_windows(state, grid, sizes.wing_points, safe_asymptotic, lambda z2: z2 >= zc2)
+    return core + wings
+
+
+def absorption_coefficient_uniform(
+    lines: LineList,
+    grid: UniformGrid,
+    temperature,
+    p_atm,
+    sizes: WindowSizes,
+    *,
+    profile: str = "voigt",
+    diluent: Mapping[str, object] | None = None,
+    wing: float = 50.0,
+    line_mixing: bool = False,
+) -> jax.Array:
+    """k(nu) on a uniform grid, each line evaluated only inside its window (fast path).
+
+    ``sizes`` (static) comes from ``window_sizes`` for the range of conditions used; the
+    result equals ``absorption_coefficient`` (up to the < 3e-9 relative error of the wing
+    expansion) whenever the conditions lie inside that range.
+    """
+    state = line_state(
+        lines, temperature, p_atm, profile=profile, diluent=diluent, wing=wing,
+        line_mixing=line_mixing,
+    )
+    return spectrum_uniform_from_state(state, grid, sizes)
