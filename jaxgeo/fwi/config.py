@@ -1,0 +1,255 @@
+"""FWI config schema: defaults (what Seistorch's config.yml covers), legacy flags, validation.
+
+Fields (units): dx m (scalar or (dz, dx)), dt s, nt samples, velocities m/s, rho kg/m^3,
+frequencies Hz, locations in model cells (z down, x right).
+"""
+
+import ml_collections
+
+from jaxgeo.core.config import (
+    ConfigError,
+    LegacyFlag,
+    check_choice,
+    check_positive,
+    check_range,
+    check_type,
+    parse_command_line,
+)
+from jaxgeo.fwi.losses import parse_loss_spec
+from jaxgeo.fwi.optim import OPTIMIZERS
+
+
+def default_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.mode = "inversion"                 # forward | inversion
+    c.equation = "acoustic"              # acoustic | acoustic_vd | elastic
+    c.dtype = "float32"
+    c.dx = 20.0
+    c.dt = 0.002
+    c.nt = 1000
+    c.order = 8                          # spatial FD order (elastic uses 4)
+    c.seed = 0
+    c.resume = False
+    c.save_path = "runs/fwi"
+
+    c.model = ml_collections.ConfigDict()
+    c.model.source = "files"             # files | procedural
+    c.model.true = {"vp": "", "vs": "", "rho": ""}      # .npy paths (files)
+    c.model.init = {"vp": "", "vs": "", "rho": ""}      # .npy paths (files)
+    c.model.invert = ("vp",)             # parameters to update
+    c.model.bounds = ml_collections.ConfigDict({"vp": (1000.0, 6000.0), "vs": (0.0, 4000.0),
+                                                 "rho": (1000.0, 3000.0)})
+    c.model.procedural = ml_collections.ConfigDict()
+    c.model.procedural.nz = 40
+    c.model.procedural.nx = 80
+    c.model.procedural.v_top = 1800.0    # vp at the top of the linear background
+    c.model.procedural.v_bottom = 2600.0
+    c.model.procedural.vp_vs = 1.73      # vs = vp / vp_vs (elastic)
+    c.model.procedural.rho = 2000.0
+    c.model.procedural.anomaly_dv = -300.0   # Gaussian anomaly in the true model (m/s)
+    c.model.procedural.anomaly_center = (20.0, 40.0)   # (z, x) cells
+    c.model.procedural.anomaly_radius = 6.0            # Gaussian sigma, cells
+    c.model.seabed = ""                  # .npy mask (0 water, 1 below) for --grad-cut
+
+    c.geometry = ml_collections.ConfigDict()
+    c.geometry.sources = ""              # optional .npy [n_shots, n_src, 2] (z, x) cells
+    c.geometry.receivers = ""            # optional .npy [n_shots, n_rec, 2]
+    c.geometry.src_first = 0             # generated: x cells first..last (exclusive) by step
+    c.geometry.src_last = 1
+    c.geometry.src_step = 1
+    c.geometry.src_depth = 1
+    c.geometry.rec_first = 0             # fixed: absolute x cells; moving: offsets from source
+    c.geometry.rec_last = 1
+    c.geometry.rec_step = 1
+    c.geometry.rec_depth = 1
+    c.geometry.spread = "fixed"          # fixed | moving
+
+    c.wavelet = ml_collections.ConfigDict()
+    c.wavelet.kind = "ricker"            # ricker | file
+    c.wavelet.freq = 5.0                 # Ricker peak frequency (Hz)
+    c.wavelet.delay = 0.3                # Ricker peak time (s)
+    c.wavelet.file = ""                  # .npy [nt] when kind == "file"
+
+    c.boundary = ml_collections.ConfigDict()
+    c.boundary.pml_width = 20
+    c.boundary.free_surface = False
+
+    c.grad = ml_collections.ConfigDict()
+    c.grad.cut = False                   # --grad-cut: multiply by seabed mask
+    c.grad.smooth = False                # --grad-smooth
+    c.grad.smooth_sigma = (2.0, 2.0)     # cells (z, x)
+    c.grad.smooth_radius = (6, 6)        # cells (z, x)
+    c.grad.clip = False                  # --grad-clip
+    c.grad.clipvalue = 0.02              # clip the top clipvalue fraction of |g|
+
+    c.multiscale = ml_collections.ConfigDict()
+    c.multiscale.bands = ["all"]         # low-pass cut-offs (Hz), [low, high] bands or "all"
+    c.multiscale.filter_order = 6
+    c.multiscale.filteratfirst = False   # filter the wavelet (else the synthetic data)
+    c.multiscale.obsnofilter = False     # leave the observed data unfiltered
+
+    c.training = ml_collections.ConfigDict()
+    c.training.epochs = 10               # per band
+    c.training.step_per_epoch = 1        # optimizer updates per epoch
+    c.training.num_batches = 1           # shot minibatches per epoch (one per step)
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.name = "adam"                # adam | sd | cg | lbfgs
+    c.optim.lr = {"vp": 10.0}            # per parameter
+    c.optim.cg_beta = "pr"               # pr | fr
+    c.optim.epoch_decay = 1.0            # lr *= epoch_decay every epoch
+    c.optim.band_decay = 1.0             # lr *= band_decay every band
+
+    c.loss = {"vp": "l2"}                # per parameter; "0.5*l2+0.5*envelope" allowed
+
+    c.encoding = ml_collections.ConfigDict()
+    c.encoding.batchsize = 4             # shots per super shot (codingfwi)
+    c.encoding.super_shots = 1           # super shots per iteration
+
+    c.data = ml_collections.ConfigDict()
+    c.data.observed = ""                 # HDF5 with shot_{i} [nt, nr, ncomp]
+    c.data.segy = False                  # also export observed data as SEG-Y
+    c.data.components = ("vx", "vz")     # elastic: recorded components
+
+    c.devices = ml_collections.ConfigDict()
+    c.devices.num_devices = 0            # 0 = all visible
+    c.devices.num_threads = 0            # 0 = default
+    c.devices.use_cuda = False
+    c.devices.gpuid = 0
+
+    c.log = ml_collections.ConfigDict()
+    c.log.tensorboard = True
+    c.log.figures = True
+    return c
+
+
+# ----------------------------------------------------------------- Seistorch flags
+
+def _bool_text(text: str) -> bool:
+    low = text.lower()
+    if low not in ("true", "false", "1", "0"):
+        raise ValueError("expected true/false")
+    return low in ("true", "1")
+
+
+LEGACY_FLAGS = (
+    LegacyFlag("--opt", "optim.name", "value", str, "optimizer", choices=OPTIMIZERS),
+    LegacyFlag("--loss", "loss", "keyvals", str, "misfit per parameter, e.g. vp=l2"),
+    LegacyFlag("--lr", "optim.lr", "keyvals", float, "learning rate per parameter"),
+    LegacyFlag("--grad-cut", "grad.cut", "bool", help="multiply gradients by the seabed mask"),
+    LegacyFlag("--grad-smooth", "grad.smooth", "bool", help="Gaussian-smooth gradients"),
+    LegacyFlag("--grad-clip", "grad.clip", "bool", help="clip gradients at a quantile"),
+    LegacyFlag("--clipvalue", "grad.clipvalue", "value", float, "fraction of |g| clipped"),
+    LegacyFlag("--step-per-epoch", "training.step_per_epoch", "value", int, "updates per epoch"),
+    LegacyFlag("--filteratfirst", "multiscale.filteratfirst", "bool",
+               help="filter the wavelet before modelling"),
+    LegacyFlag("--obsnofilter", "multiscale.obsnofilter", "bool",
+               help="do not filter the observed data"),
+    LegacyFlag("--num-batches", "training.num_batches", "value", int, "shot minibatches/epoch"),
+    LegacyFlag("--save-path", "save_path", "value", str, "output directory"),
+    LegacyFlag("--mode", "mode", "value", str, "forward or inversion",
+               choices=("forward", "inversion")),
+    LegacyFlag("--num_threads", "devices.num_threads", "value", int, "CPU threads"),
+    LegacyFlag("--batchsize", "encoding.batchsize", "value", int, "shots per super shot"),
+    LegacyFlag("--use-cuda", "devices.use_cuda", "bool", help="run on a GPU"),
+    LegacyFlag("--gpuid", "devices.gpuid", "value", int, "GPU index"),
+    LegacyFlag("--resume", "resume", "bool", help="continue from the last complete epoch"),
+)
+
+EQUATIONS = ("acoustic", "acoustic_vd", "elastic")
+PARAMETERS = {"acoustic": ("vp",), "acoustic_vd": ("vp", "rho"), "elastic": ("vp", "vs", "rho")}
+
+
+def parse_args(argv, *, prog: str = "fwi.py", default_config: str | None = None):
+    """Config from the command line (``--config``, ``--config.x=y`` and Seistorch flags)."""
+    return parse_command_line(argv, default_config=default_config, legacy=LEGACY_FLAGS,
+                              prog=prog, description="Full-waveform inversion (jaxgeo.fwi)")
+
+
+def _band_ok(band) -> bool:
+    if isinstance(band, str):
+        return band == "all"
+    if isinstance(band, (int, float)) and not isinstance(band, bool):
+        return band > 0
+    return (isinstance(band, (list, tuple)) and len(band) == 2
+            and all(isinstance(b, (int, float)) for b in band) and 0 < band[0] < band[1])
+
+
+def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Check every field once, before any work; ConfigError names the field and the fix."""
+    check_choice(config, "mode", ("forward", "inversion"))
+    check_choice(config, "equation", EQUATIONS)
+    check_choice(config, "dtype", ("float32", "float64"))
+    for field in ("dt", "nt", "boundary.pml_width", "training.epochs",
+                  "training.step_per_epoch", "training.num_batches", "encoding.batchsize",
+                  "encoding.super_shots", "wavelet.freq", "multiscale.filter_order"):
+        if field == "boundary.pml_width" and config.boundary.pml_width == 0:
+            continue
+        check_positive(config, field)
+    for field in ("nt", "training.epochs", "training.step_per_epoch", "training.num_batches",
+                  "encoding.batchsize", "encoding.super_shots", "order", "boundary.pml_width"):
+        check_type(config, field, int)
+    dx = config.dx
+    dxs = dx if isinstance(dx, (tuple, list)) else (dx,)
+    if not all(isinstance(d, (int, float)) and d > 0 for d in dxs) or len(dxs) not in (1, 2):
+        raise ConfigError(f"config.dx = {dx!r} is not allowed; give a spacing in metres > 0 "
+                          "or a (dz, dx) pair")
+    orders = (4,) if config.equation == "elastic" else (2, 4, 6, 8)
+    check_choice(config, "order", orders)
+    check_choice(config, "model.source", ("files", "procedural"))
+    check_choice(config, "geometry.spread", ("fixed", "moving"))
+    check_choice(config, "wavelet.kind", ("ricker", "file"))
+    check_choice(config, "optim.name", OPTIMIZERS)
+    check_choice(config, "optim.cg_beta", ("pr", "fr"))
+    check_positive(config, "optim.epoch_decay")
+    check_positive(config, "optim.band_decay")
+    check_range(config, "grad.clipvalue", 0.0, 0.999)
+    allowed = PARAMETERS[config.equation]
+    invert = tuple(config.model.invert)
+    if not invert or any(p not in allowed for p in invert):
+        raise ConfigError(f"config.model.invert = {invert!r} is not allowed; with equation "
+                          f"{config.equation!r} choose from {list(allowed)}")
+    lrs = config.optim.lr
+    for p in invert:
+        if p not in lrs:
+            raise ConfigError(f"config.optim.lr has no learning rate for {p!r} (inverted); "
+                              f"add --lr {p}=VALUE")
+        if not isinstance(lrs[p], (int, float)) or not lrs[p] > 0:
+            raise ConfigError(f"config.optim.lr.{p} = {lrs[p]!r} must be a number > 0")
+    for p in invert:
+        spec = config.loss.get(p, None)
+        if spec is None:
+            raise ConfigError(f"config.loss has no misfit for {p!r}; add --loss {p}=l2")
+        try:
+            parse_loss_spec(spec)
+        except ValueError as err:
+            raise ConfigError(f"config.loss.{p}: {err}") from None
+    if config.optim.name == "lbfgs":
+        specs = {str(config.loss[p]) for p in invert}
+        if len(specs) > 1:
+            raise ConfigError("lbfgs needs one misfit for all inverted parameters; "
+                              f"config.loss has {sorted(specs)}")
+        if config.grad.smooth or config.grad.clip or config.grad.cut:
+            raise ConfigError("lbfgs uses its own line search on the raw gradient: disable "
+                              "--grad-cut/--grad-smooth/--grad-clip or choose adam, sd or cg")
+    bands = list(config.multiscale.bands)
+    if not bands or not all(_band_ok(b) for b in bands):
+        raise ConfigError(f"config.multiscale.bands = {bands!r} is not allowed; give low-pass "
+                          "cut-offs in Hz (e.g. 5.0), [low, high] pairs or 'all'")
+    nyquist = 0.5 / config.dt
+    for b in bands:
+        top = b if isinstance(b, (int, float)) else (b[1] if not isinstance(b, str) else 0)
+        if top >= nyquist:
+            raise ConfigError(f"band {b!r} reaches the Nyquist frequency {nyquist:g} Hz of "
+                              f"dt = {config.dt}; lower it")
+    if config.grad.cut and not config.model.seabed:
+        raise ConfigError("--grad-cut needs config.model.seabed (a .npy mask: 0 in water, "
+                          "1 below); set --config.model.seabed=PATH")
+    if config.mode == "inversion" and not config.data.observed:
+        raise ConfigError("config.data.observed is empty; give the HDF5 file written by "
+                          "--mode forward")
+    if config.equation == "elastic":
+        comps = tuple(config.data.components)
+        if not comps or any(c not in ("vx", "vz", "p") for c in comps):
+            raise ConfigError(f"config.data.components = {comps!r}; choose from vx, vz, p")
+    return config
