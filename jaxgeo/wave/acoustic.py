@@ -29,7 +29,7 @@ from jaxgeo.wave.stencils import (
     second_derivative,
     staggered_derivative,
 )
-from jaxgeo.wave.timeloop import run_time_loop
+from jaxgeo.wave.timeloop import default_checkpoint_every, run_time_loop
 
 
 def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations, *,
@@ -73,16 +73,16 @@ def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations
     checks.check_cfl(vp, dt, spacing, order, staggered=rho is not None)
     checks.warn_sampling(vp, source_amplitudes, dt, spacing, order)
     kwargs = dict(spacing=spacing, dt=dt, order=int(order), pml_width=int(pml_width),
-                  free_surface=bool(free_surface), checkpoint_every=checkpoint_every,
-                  pml_freq=None if pml_freq is None else float(pml_freq))
+                  free_surface=bool(free_surface), checkpoint_every=checkpoint_every)
     models = (vp,) if rho is None else (vp, rho)
+    freq = resolve_pml_freq(pml_freq, source_amplitudes, dt)
     kernel = _acoustic_cd if rho is None else _acoustic_vd
     if mesh is not None:
         from jaxgeo.wave.sharded import run_sharded
         return run_sharded(functools.partial(kernel, **kwargs), models, source_amplitudes,
-                           source_locations, receiver_locations, mesh)
+                           source_locations, receiver_locations, mesh, extra=(freq,))
     return kernel(models, jnp.asarray(source_amplitudes), jnp.asarray(source_locations),
-                  jnp.asarray(receiver_locations), **kwargs)
+                  jnp.asarray(receiver_locations), freq, **kwargs)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -107,9 +107,35 @@ def shot_indices(locations, offset_z: int, offset_x: int):
 
 
 def resolve_pml_freq(pml_freq, source_amplitudes, dt):
+    """CPML frequency: the given one, else the peak of the summed source spectrum."""
     if pml_freq is not None:
         return jnp.float32(pml_freq)
     return checks.dominant_frequency(source_amplitudes, dt)
+
+
+def leapfrog_loop(one_step, fields, memories, inputs, nt, checkpoint_every):
+    """Run a two-level scheme ``u_next = one_step(u, u_prev, memories, x)`` for nt steps.
+
+    Two steps per scan iteration, writing ``u_next`` into the slot of ``u_prev`` so the
+    loop carries need no copies. ``one_step(u, u_prev, memories, x) -> (u_next, memories,
+    record_of_u)``. Returns records ``[nt, ...]`` (record ``i`` is taken from ``u_i``).
+    """
+    nt2 = -(-nt // 2)
+    pad = 2 * nt2 - nt
+    inputs = jnp.concatenate([inputs, jnp.zeros((pad,) + inputs.shape[1:], inputs.dtype)])
+    inputs = inputs.reshape((nt2, 2) + inputs.shape[1:])
+
+    def step(carry, x_pair):
+        u_prev, u, mem = carry
+        u_next, mem, rec0 = one_step(u, u_prev, mem, x_pair[0])
+        u_next2, mem, rec1 = one_step(u_next, u, mem, x_pair[1])
+        return (u_next, u_next2, mem), jnp.stack([rec0, rec1])
+
+    k = None if checkpoint_every is None else -(-int(checkpoint_every) // 2)
+    if checkpoint_every is None:
+        k = -(-default_checkpoint_every(nt) // 2)
+    records = run_time_loop(step, (fields, fields, memories), inputs, nt2, k)
+    return records.reshape((2 * nt2,) + records.shape[2:])[:nt]
 
 
 def pad_field(u, halo: int, free_surface: bool, axis: int, odd_top: bool = True):
@@ -131,9 +157,9 @@ def pad_field(u, halo: int, free_surface: bool, axis: int, odd_top: bool = True)
 
 
 @functools.partial(jax.jit, static_argnames=("spacing", "dt", "order", "pml_width",
-                                             "free_surface", "checkpoint_every", "pml_freq"))
-def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations, *,
-                 spacing, dt, order, pml_width, free_surface, checkpoint_every, pml_freq):
+                                             "free_surface", "checkpoint_every"))
+def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations, freq, *,
+                 spacing, dt, order, pml_width, free_surface, checkpoint_every):
     (vp,) = models
     dtype = jnp.result_type(vp, jnp.float32)
     vp = vp.astype(dtype)
@@ -144,7 +170,6 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
     nzp, nxp = vp_pad.shape
     n_shots, _, nt = source_amplitudes.shape
     c_max = jax.lax.stop_gradient(jnp.max(vp))
-    freq = resolve_pml_freq(pml_freq, source_amplitudes, dt)
     az, bz = axis_profiles(nzp, widths[:2], dz, dt, c_max, freq, dtype)
     ax, bx = axis_profiles(nxp, widths[2:], dx, dt, c_max, freq, dtype)
     daz = first_derivative(jnp.pad(az, h, mode="edge"), 0, order, 1.0 / dz)
@@ -159,31 +184,95 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
     src_scale = c2dt2[src[1], src[2]] / (dz * dx)
     inputs = jnp.moveaxis(source_amplitudes.astype(dtype), -1, 0) * src_scale[None]
 
-    def step(carry, src_t):
-        u, u_prev, psi_z, zeta_z, psi_x, zeta_x = carry
+    # strips reach `h` cells into the model, where the stencil derivative of `a` is non-zero
+    regions = strip_regions(nzp, nxp, tuple(w + h if w else 0 for w in widths))
+    interior = regions.pop("interior")
+
+    def cd_region(u_halo, u, u_prev, c2, memory, z0, z1, x0, x1):
+        """Constant-density update of one rectangle; returns (u_next, new memory)."""
+        d2z = second_derivative(u_halo[:, :, h:-h], 1, order, 1.0 / dz**2)
+        d2x = second_derivative(u_halo[:, h:-h, :], 2, order, 1.0 / dx**2)
+        if memory is None:
+            return c2 * (d2z + d2x) + 2 * u - u_prev, None
+        psi_z, zeta_z, psi_x, zeta_x = memory
+        new = []
+        lap = 0.0
+        for axis, d2, prof, psi, zeta, inv_h in (
+                (1, d2z, (az[z0:z1], bz[z0:z1], daz[z0:z1]), psi_z, zeta_z, 1.0 / dz),
+                (2, d2x, (ax[:, x0:x1], bx[:, x0:x1], dax[:, x0:x1]), psi_x, zeta_x, 1.0 / dx)):
+            if psi is None:  # no layer across this axis in this rectangle
+                lap = lap + d2
+                new += [None, None]
+                continue
+            a, b, da = prof
+            other = slice(h, -h)
+            d1 = first_derivative(u_halo[:, :, other] if axis == 1 else u_halo[:, other, :],
+                                  axis, order, inv_h)
+            bpsi = pad_field(b * psi, h, False, axis)
+            tmp = (1 + a) * d2 + da * d1 + first_derivative(bpsi, axis, order, inv_h)
+            lap = lap + (1 + a) * tmp + b * zeta
+            new += [b * psi + a * d1, b * zeta + a * tmp]
+        return c2 * lap + 2 * u - u_prev, tuple(new)
+
+    def one_step(u, u_prev, memories, src_t):
         record = u[rec]
-        uz = pad_field(u, h, free_surface, axis=1)
-        ux = pad_field(u, h, free_surface, axis=2)
-        d2z = second_derivative(uz, 1, order, 1.0 / dz**2)
-        d1z = first_derivative(uz, 1, order, 1.0 / dz)
-        d2x = second_derivative(ux, 2, order, 1.0 / dx**2)
-        d1x = first_derivative(ux, 2, order, 1.0 / dx)
-        tmp_z = ((1 + az) * d2z + daz * d1z
-                 + first_derivative(pad_field(bz * psi_z, h, False, 1), 1, order, 1.0 / dz))
-        tmp_x = ((1 + ax) * d2x + dax * d1x
-                 + first_derivative(pad_field(bx * psi_x, h, False, 2), 2, order, 1.0 / dx))
-        lap = (1 + az) * tmp_z + bz * zeta_z + (1 + ax) * tmp_x + bx * zeta_x
-        u_next = c2dt2 * lap + 2 * u - u_prev
+        u_pad = pad_field(pad_field(u, h, free_surface, axis=1), h, False, axis=2)
+        pieces, new_memories = {}, {}
+        for name, (z0, z1, x0, x1) in {"interior": interior, **regions}.items():
+            u_halo = u_pad[:, z0:z1 + 2 * h, x0:x1 + 2 * h]
+            pieces[name], new_memories[name] = cd_region(
+                u_halo, u[:, z0:z1, x0:x1], u_prev[:, z0:z1, x0:x1], c2dt2[z0:z1, x0:x1],
+                memories.get(name), z0, z1, x0, x1)
+        u_next = assemble(pieces)
         u_next = u_next.at[src].add(src_t)
         if free_surface:
             u_next = u_next.at[:, 0, :].set(0.0)
-        carry = (u_next, u, bz * psi_z + az * d1z, bz * zeta_z + az * tmp_z,
-                 bx * psi_x + ax * d1x, bx * zeta_x + ax * tmp_x)
-        return carry, record
+        new_memories.pop("interior")
+        return u_next, new_memories, record
 
-    zeros = jnp.zeros((n_shots, nzp, nxp), dtype)
-    data = run_time_loop(step, (zeros,) * 6, inputs, nt, checkpoint_every)
+    def zeros(shape):
+        return jnp.zeros((n_shots,) + shape, dtype)
+
+    memories = {}
+    for name, (z0, z1, x0, x1) in regions.items():
+        shape = (z1 - z0, x1 - x0)
+        z_layer = name in ("top", "bottom")
+        memories[name] = (zeros(shape) if z_layer else None, zeros(shape) if z_layer else None,
+                          zeros(shape), zeros(shape))
+    field = zeros((nzp, nxp))
+    data = leapfrog_loop(one_step, field, memories, inputs, nt, checkpoint_every)
     return jnp.moveaxis(data, 0, -1)
+
+
+def strip_regions(nzp: int, nxp: int, widths) -> dict:
+    """Rectangles ``(z0, z1, x0, x1)`` tiling the padded grid: PML strips and the interior.
+
+    Top/bottom strips span the full width (they hold the corners); left/right strips
+    span the rows between them. Empty strips are omitted.
+    """
+    top, bottom, left, right = widths
+    if top + bottom >= nzp or left + right >= nxp:
+        raise ValueError(f"grid {nzp}x{nxp} is too small for PML strips {widths}; "
+                         "use a larger model or a thinner pml_width")
+    zb, xr = nzp - bottom, nxp - right
+    regions = {"interior": (top, zb, left, xr)}
+    if top:
+        regions["top"] = (0, top, 0, nxp)
+    if bottom:
+        regions["bottom"] = (zb, nzp, 0, nxp)
+    if left:
+        regions["left"] = (top, zb, 0, left)
+    if right:
+        regions["right"] = (top, zb, xr, nxp)
+    return regions
+
+
+def assemble(pieces: dict) -> jnp.ndarray:
+    """Reassemble a ``[S, NZ, NX]`` field from the pieces of `strip_regions`."""
+    middle = [pieces[k] for k in ("left", "interior", "right") if k in pieces]
+    middle = jnp.concatenate(middle, axis=2) if len(middle) > 1 else middle[0]
+    rows = [p for p in (pieces.get("top"), middle, pieces.get("bottom")) if p is not None]
+    return jnp.concatenate(rows, axis=1) if len(rows) > 1 else rows[0]
 
 
 def _acoustic_vd(*args, **kwargs):  # placeholder until the staggered solver lands
