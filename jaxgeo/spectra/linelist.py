@@ -47,6 +47,8 @@ class LineList:
     Attributes:
         mol_id, iso_id: HITRAN molecule / local isotopologue ids (int32).
         nu0: line centre, cm^-1.
+        nu0_lo: nu0_exact - nu0 (the part of the centre the array dtype cannot hold; zero in
+            float64): keeps float32 detunings accurate to ~1e-6 cm^-1 instead of ~2e-4.
         sw: intensity at 296 K, cm^-1/(molecule cm^-2) (HITRAN, includes abundance).
         gamma_air, gamma_self: Lorentz HWHM at 296 K and 1 atm, cm^-1/atm.
         elower: lower-state energy E'', cm^-1.
@@ -62,6 +64,7 @@ class LineList:
     mol_id: jax.Array
     iso_id: jax.Array
     nu0: jax.Array
+    nu0_lo: jax.Array
     sw: jax.Array
     gamma_air: jax.Array
     gamma_self: jax.Array
@@ -91,16 +94,12 @@ class LineList:
     def select(self, mask) -> LineList:
         """Lines where the boolean numpy ``mask`` is true (host-side; not for jit)."""
         mask = np.asarray(mask, bool)
-        arrays = {
-            name: jnp.asarray(np.asarray(getattr(self, name))[mask])
-            for name in LINE_ARRAY_FIELDS
-        }
+        arrays = {name: a[mask] for name, a in host_arrays(self).items()}
         return make_line_list(**arrays, partition_version=None, partition=self.partition)
 
     def sorted_by_centre(self) -> LineList:
         order = np.argsort(np.asarray(self.nu0), kind="stable")
-        arrays = {name: jnp.asarray(np.asarray(getattr(self, name))[order])
-                  for name in LINE_ARRAY_FIELDS}
+        arrays = {name: a[order] for name, a in host_arrays(self).items()}
         return make_line_list(**arrays, partition_version=None, partition=self.partition)
 
 
@@ -108,6 +107,13 @@ LINE_ARRAY_FIELDS = (
     "mol_id", "iso_id", "nu0", "sw", "gamma_air", "gamma_self", "elower", "n_air",
     "delta_air", "g_dicke", "n_dicke", "lmf", "nlmf", "mass",
 )
+
+
+def host_arrays(lines: LineList) -> dict[str, np.ndarray]:
+    """Line parameters as float64/int numpy arrays (centre = nu0 + nu0_lo, exact)."""
+    out = {name: np.asarray(getattr(lines, name)) for name in LINE_ARRAY_FIELDS}
+    out["nu0"] = out["nu0"].astype(np.float64) + np.asarray(lines.nu0_lo, np.float64)
+    return out
 
 
 def make_line_list(
@@ -156,8 +162,11 @@ def make_line_list(
     if partition is None:
         partition = tips_partition_function(pairs, partition_version or 2021)
     rows = np.array([partition.row_of(m, i) for m, i in zip(mol, iso, strict=True)], np.int32)
+    centre = col(nu0)
+    centre_hi = jnp.asarray(centre)
+    centre_lo = jnp.asarray(centre - np.asarray(centre_hi, np.float64))
     return LineList(
-        mol_id=jnp.asarray(mol), iso_id=jnp.asarray(iso), nu0=jnp.asarray(col(nu0)),
+        mol_id=jnp.asarray(mol), iso_id=jnp.asarray(iso), nu0=centre_hi, nu0_lo=centre_lo,
         sw=jnp.asarray(col(sw)), gamma_air=jnp.asarray(col(gamma_air)),
         gamma_self=jnp.asarray(col(gamma_self)), elower=jnp.asarray(col(elower)),
         n_air=jnp.asarray(col(n_air)), delta_air=jnp.asarray(col(delta_air)),
@@ -170,10 +179,8 @@ def make_line_list(
 
 def concatenate(line_lists: Sequence[LineList], partition_version: int = 2021) -> LineList:
     """Join line lists (host-side); partition sums are rebuilt from the TIPS tables."""
-    arrays = {
-        name: np.concatenate([np.asarray(getattr(ll, name)) for ll in line_lists])
-        for name in LINE_ARRAY_FIELDS
-    }
+    hosts = [host_arrays(ll) for ll in line_lists]
+    arrays = {name: np.concatenate([h[name] for h in hosts]) for name in LINE_ARRAY_FIELDS}
     return make_line_list(**arrays, partition_version=partition_version)
 
 

@@ -100,7 +100,7 @@ def _spline_rows(
     for r, (tk, qk) in enumerate(zip(knots_per_row, values_per_row, strict=True)):
         if not np.array_equal(tk, common[: tk.size]):
             raise ValueError("all partition-function rows must share the same temperature nodes")
-        spline = CubicSpline(tk, qk, bc_type="natural")
+        spline = CubicSpline(tk, qk, bc_type="not-a-knot")
         coef[r, : tk.size - 1] = spline.c.T
         coef[r, tk.size - 1 :] = spline.c.T[-1]  # never used: T is clipped to t_max
         t_max[r] = tk[-1]
