@@ -1,0 +1,308 @@
+"""Datasets and seisbench.generate pipelines feeding numpy batches to jit-compiled steps.
+
+``load_dataset`` returns a ``seisbench.data.WaveformDataset`` for a named SeisBench dataset
+(through the real ``seisbench.data`` class, which downloads on first use), for a local
+SeisBench-format folder, or for ``"synthetic"`` (generated once into a cache folder).
+
+Pipelines: :func:`phase_augmentations` (window around picks or a random window, demean,
+std/peak normalisation, ``ProbabilisticLabeller`` with Gaussian ``sigma``, optional detection and
+magnitude labels) wrapped in a ``GenericGenerator``; :class:`BatchLoader` batches it with
+deterministic per-sample seeds and a background prefetch thread. Batches are channels-last:
+``X [B, samples, 3]`` float32, ``y [B, samples, 3]`` (N, P, S), optional ``detection [B, samples]``
+and ``magnitude [B, samples]``.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Names accepted by load_dataset -> seisbench.data class name.
+NAMED_DATASETS = {
+    name.lower(): name
+    for name in (
+        "ETHZ", "STEAD", "GEOFON", "MLAAPDE", "INSTANCE", "InstanceCount", "InstanceNoise",
+        "InstanceGM", "InstanceCountsCombined", "SCEDC", "LenDB", "Iquique", "NEIC", "PNW",
+        "PNWExotic", "PNWAccelerometers", "PNWNoise", "TXED", "CEED", "OBS", "OBST2024",
+        "VCSEIS", "AQ2009Counts", "AQ2009GM", "Meier2019JGR", "CREW", "BOHEMIA_Saxony",
+        "LFEStacksCascadiaBostock2015",
+    )
+}
+PHASE_COLUMNS = {"trace_P_arrival_sample": "P", "trace_S_arrival_sample": "S"}
+SPLITS = ("train", "dev", "test")
+WINDOW = 3001
+# seisbench.generate draws from numpy's global RNG: seeding + drawing must not interleave
+# between loaders running in different threads.
+_GLOBAL_RNG_LOCK = threading.Lock()
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("JAXGEO_CACHE", Path.home() / ".cache" / "jaxgeo")) / "seismic"
+
+
+def _is_seisbench_folder(path: Path) -> bool:
+    has_meta = (path / "metadata.csv").is_file() or any(path.glob("metadata*.csv"))
+    has_wave = (path / "waveforms.hdf5").is_file() or any(path.glob("waveforms*.hdf5"))
+    return has_meta and has_wave
+
+
+def load_dataset(name_or_path: str | Path, sampling_rate: float | None = 100, *,
+                 synthetic_traces: int = 3000, seed: int = 0, cache_dir: str | Path | None = None,
+                 **kwargs):
+    """Return a ``seisbench.data.WaveformDataset``.
+
+    ``name_or_path``: a SeisBench dataset name (case-insensitive, e.g. ``ETHZ``, ``STEAD``,
+    ``INSTANCE``, ``InstanceCount``), a folder with ``metadata.csv`` + ``waveforms.hdf5``, or
+    ``"synthetic"`` (``synthetic_traces`` traces with ``seed``, written once under
+    ``cache_dir``). ``sampling_rate`` resamples on read (None keeps the native rate).
+    """
+    import seisbench.data as sbd
+
+    key = str(name_or_path)
+    if key.lower() == "synthetic":
+        from jaxgeo.seismic.synthetic import SyntheticConfig, write_synthetic_dataset
+
+        folder = Path(cache_dir or default_cache_dir()) / f"synthetic_n{synthetic_traces}_s{seed}"
+        if not _is_seisbench_folder(folder):
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            write_synthetic_dataset(folder, SyntheticConfig(n_traces=synthetic_traces, seed=seed),
+                                    overwrite=True)
+        return sbd.WaveformDataset(folder, sampling_rate=sampling_rate, **kwargs)
+    if key.lower() in NAMED_DATASETS:
+        cls_name = NAMED_DATASETS[key.lower()]
+        cls = getattr(sbd, cls_name, None)
+        if cls is None:
+            raise ValueError(f"seisbench {sbd.__name__} has no dataset class {cls_name}; "
+                             "upgrade seisbench or use a local folder")
+        return cls(sampling_rate=sampling_rate, **kwargs)  # downloads on first use
+    path = Path(key).expanduser()
+    if path.is_dir():
+        if not _is_seisbench_folder(path):
+            raise ValueError(
+                f"{path} is not a SeisBench dataset folder: expected metadata.csv and "
+                "waveforms.hdf5 (write one with jaxgeo.seismic.synthetic or "
+                "seisbench.data.WaveformDataWriter)"
+            )
+        return sbd.WaveformDataset(path, sampling_rate=sampling_rate, **kwargs)
+    names = ", ".join(["synthetic"] + sorted(NAMED_DATASETS.values()))
+    raise ValueError(
+        f"unknown dataset {key!r}: not a SeisBench dataset name and not an existing folder. "
+        f"Use one of: {names}, or the path of a folder with metadata.csv + waveforms.hdf5"
+    )
+
+
+def get_split(dataset, split: str):
+    """``train``/``dev``/``test`` part of ``dataset``; ValueError when it is empty or unknown."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if "split" not in dataset.metadata.columns:
+        raise ValueError("dataset metadata has no 'split' column; add train/dev/test labels")
+    part = getattr(dataset, split)()
+    if len(part) == 0:
+        counts = dataset.metadata["split"].value_counts().to_dict()
+        raise ValueError(
+            f"the {split!r} split of the dataset is empty (split sizes: {counts}); choose a "
+            "dataset with that split or relabel the 'split' metadata column"
+        )
+    return part
+
+
+class MagnitudeLabeller:
+    """Magnitude label: 0 before the first valid pick in the window, the magnitude after it.
+
+    Writes ``state_dict[key] = ([samples] float32, metadata)``; noise traces (no pick) are 0.
+    """
+
+    def __init__(self, phase_columns=tuple(PHASE_COLUMNS), magnitude_column="source_magnitude",
+                 key="magnitude"):
+        self.phase_columns = tuple(phase_columns)
+        self.magnitude_column = magnitude_column
+        self.key = key
+
+    def __call__(self, state_dict):
+        x, meta = state_dict["X"]
+        n = x.shape[-1]
+        picks = [meta.get(c, np.nan) for c in self.phase_columns]
+        picks = [p for p in picks if p is not None and np.isfinite(p)]
+        label = np.zeros(n, np.float32)
+        mag = meta.get(self.magnitude_column, np.nan)
+        if picks and mag is not None and np.isfinite(mag):
+            first = int(np.clip(np.floor(min(picks)), 0, n))
+            label[first:] = mag
+        state_dict[self.key] = (label, meta)
+
+
+def phase_augmentations(*, norm: str = "std", sigma: float = 20, window: int = WINDOW,
+                        mode: str = "around_picks", detection: bool = False,
+                        magnitude: bool = False) -> list:
+    """SeisBench augmentation chain for PhaseNet-style training/evaluation.
+
+    ``mode``: ``around_picks`` (a 2·window region around a random pick, then a random ``window``
+    inside it, padded where the trace ends) or ``random`` (a random window anywhere).
+    """
+    import seisbench.generate as sbg
+
+    if norm not in ("std", "peak"):
+        raise ValueError(f"norm must be 'std' or 'peak', got {norm!r}")
+    if mode == "around_picks":
+        windows = [
+            sbg.WindowAroundSample(list(PHASE_COLUMNS), samples_before=window, windowlen=2 * window,
+                                   selection="random", strategy="variable"),
+            sbg.RandomWindow(windowlen=window, strategy="pad"),
+        ]
+    elif mode == "random":
+        windows = [sbg.RandomWindow(windowlen=window, strategy="pad")]
+    else:
+        raise ValueError(f"mode must be 'around_picks' or 'random', got {mode!r}")
+    augs = windows + [
+        sbg.Normalize(demean_axis=-1, amp_norm_axis=-1, amp_norm_type=norm),
+        sbg.ChangeDtype(np.float32),
+        sbg.ProbabilisticLabeller(label_columns=PHASE_COLUMNS, model_labels="NPS", sigma=sigma,
+                                  dim=0),
+    ]
+    if detection:
+        augs.append(sbg.DetectionLabeller("trace_P_arrival_sample", "trace_S_arrival_sample",
+                                          key=("X", "detection")))
+    if magnitude:
+        augs.append(MagnitudeLabeller())
+    return augs
+
+
+def make_generator(dataset_part, augmentations):
+    import seisbench.generate as sbg
+
+    gen = sbg.GenericGenerator(dataset_part)
+    gen.add_augmentations(augmentations)
+    return gen
+
+
+def _to_channels_last(sample: dict[str, Any]) -> dict[str, np.ndarray]:
+    out = {}
+    for key, value in sample.items():
+        arr = np.asarray(value)
+        if key in ("X", "y") and arr.ndim == 2:
+            arr = arr.T  # [C, T] -> [T, C]
+        elif key == "detection" and arr.ndim == 2:
+            arr = arr[0]
+        out[key] = arr.astype(np.float32)
+    return out
+
+
+class BatchLoader:
+    """Iterate numpy batches from a seisbench generator, prefetched in a background thread.
+
+    Deterministic: the order in epoch ``e`` is a permutation seeded by ``(seed, e)`` and each
+    sample's random windowing is seeded by ``(seed, e, index)``. The legacy global numpy RNG
+    (used by seisbench.generate) is seeded inside the worker thread only.
+    ``epochs=None`` repeats forever. ``drop_last`` drops a final partial batch.
+    """
+
+    def __init__(self, generator, batch_size: int, *, shuffle: bool = True, seed: int = 0,
+                 epochs: int | None = 1, drop_last: bool = True, prefetch: int = 4,
+                 keys: tuple[str, ...] | None = None):
+        if len(generator) == 0:
+            raise ValueError("generator is empty: the selected dataset split has no traces")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if drop_last and len(generator) < batch_size:
+            raise ValueError(
+                f"split has {len(generator)} traces, fewer than batch_size={batch_size}; "
+                "lower the batch size or use drop_last=False"
+            )
+        self.generator = generator
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epochs = epochs
+        self.drop_last = drop_last
+        self.prefetch = prefetch
+        self.keys = keys
+
+    def batches_per_epoch(self) -> int:
+        n = len(self.generator)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _indices(self, epoch: int) -> np.ndarray:
+        n = len(self.generator)
+        idx = np.arange(n)
+        if self.shuffle:
+            idx = np.random.default_rng([self.seed, epoch]).permutation(n)
+        return idx
+
+    def _sample(self, epoch: int, index: int) -> dict[str, np.ndarray]:
+        seed = np.random.SeedSequence([self.seed, epoch, int(index)]).generate_state(1)
+        with _GLOBAL_RNG_LOCK:
+            np.random.seed(seed)
+            raw = self.generator[int(index)]
+        sample = _to_channels_last(raw)
+        if self.keys is not None:
+            sample = {k: sample[k] for k in self.keys}
+        return sample
+
+    def _produce(self) -> Iterator[dict[str, np.ndarray]]:
+        epoch = 0
+        while self.epochs is None or epoch < self.epochs:
+            idx = self._indices(epoch)
+            stop = len(idx) - (len(idx) % self.batch_size if self.drop_last else 0)
+            for start in range(0, stop, self.batch_size):
+                samples = [self._sample(epoch, i) for i in idx[start : start + self.batch_size]]
+                yield {k: np.stack([s[k] for s in samples]) for k in samples[0]}
+            epoch += 1
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        if self.prefetch <= 0:
+            yield from self._produce()
+            return
+        q: queue.Queue = queue.Queue(maxsize=self.prefetch)
+        stop = threading.Event()
+        done = object()
+
+        def worker():
+            try:
+                for batch in self._produce():
+                    while not stop.is_set():
+                        try:
+                            q.put(batch, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                q.put(done)
+            except BaseException as exc:  # surfaced in the consumer
+                q.put(exc)
+
+        thread = threading.Thread(target=worker, daemon=True, name="jaxgeo-prefetch")
+        thread.start()
+        try:
+            while True:
+                item = q.get()
+                if item is done:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            # No join here: this may run from a garbage-collector finaliser in any thread. The
+            # worker sees `stop` within 0.1 s (or after its current sample) and exits.
+            stop.set()
+
+
+def phase_loader(dataset, split: str, *, batch_size: int, norm: str = "std", sigma: float = 20,
+                 seed: int = 0, shuffle: bool | None = None, epochs: int | None = 1,
+                 drop_last: bool | None = None, detection: bool = False,
+                 magnitude: bool = False, prefetch: int = 4) -> BatchLoader:
+    """Batches of the ``split`` part of ``dataset`` for phase picking (see module docstring)."""
+    part = get_split(dataset, split)
+    train = split == "train"
+    gen = make_generator(part, phase_augmentations(norm=norm, sigma=sigma, detection=detection,
+                                                   magnitude=magnitude))
+    return BatchLoader(gen, batch_size, shuffle=train if shuffle is None else shuffle, seed=seed,
+                       epochs=epochs, drop_last=train if drop_last is None else drop_last,
+                       prefetch=prefetch)

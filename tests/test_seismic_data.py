@@ -1,0 +1,137 @@
+"""Synthetic SeisBench-format dataset, dataset loading and seisbench.generate pipelines."""
+
+import numpy as np
+import pytest
+
+sbd = pytest.importorskip("seisbench.data")
+
+from jaxgeo.seismic.data import get_split, load_dataset, phase_loader  # noqa: E402
+from jaxgeo.seismic.synthetic import (  # noqa: E402
+    SyntheticConfig,
+    travel_times,
+    write_synthetic_dataset,
+)
+
+COLUMNS = ["trace_name", "split", "trace_sampling_rate_hz", "trace_P_arrival_sample",
+           "trace_S_arrival_sample", "source_magnitude", "source_magnitude_type",
+           "path_ep_distance_km", "source_depth_km", "trace_snr_db", "station_code"]
+
+
+@pytest.fixture(scope="module")
+def noisy_path(tmp_path_factory):
+    cfg = SyntheticConfig(n_traces=200, seed=3, split_fractions=(0.5, 0.3, 0.2),
+                          noise_fraction=0.2)
+    return write_synthetic_dataset(tmp_path_factory.mktemp("syn") / "noisy", cfg)
+
+
+@pytest.fixture(scope="module")
+def clean_path(tmp_path_factory):
+    # 300 dB SNR: noise 1e-15 of the peak, so onsets are exactly where the signal starts.
+    cfg = SyntheticConfig(n_traces=60, seed=4, noise_fraction=0.0, snr_db=(300.0, 300.0))
+    return write_synthetic_dataset(tmp_path_factory.mktemp("syn") / "clean", cfg)
+
+
+def test_dataset_loads_with_seisbench_and_has_splits_and_metadata(noisy_path):
+    ds = sbd.WaveformDataset(noisy_path, sampling_rate=100)
+    assert len(ds) == 200
+    meta = ds.metadata
+    for col in COLUMNS:
+        assert col in meta.columns, col
+    counts = meta["split"].value_counts().to_dict()
+    assert counts == {"train": 100, "dev": 60, "test": 40}
+    assert len(ds.train()) == 100 and len(ds.dev()) == 60 and len(ds.test()) == 40
+    noise = meta["trace_P_arrival_sample"].isna()
+    assert noise.sum() == (meta["trace_category"] == "noise").sum()
+    assert 20 <= noise.sum() <= 60  # 20 % of 200 expected, binomial spread ±3σ ≈ ±17
+    events = meta[~noise]
+    assert (events["trace_S_arrival_sample"] > events["trace_P_arrival_sample"]).all()
+    assert set(events["source_magnitude_type"]) == {"ML"}
+    x = ds.get_waveforms(0)
+    assert x.shape == (3, 4000) and x.dtype == np.float32
+    assert ds.data_format["component_order"] == "ZNE"
+
+
+def test_writer_refuses_to_overwrite(noisy_path):
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        write_synthetic_dataset(noisy_path, SyntheticConfig(n_traces=5))
+
+
+def test_travel_times_match_analytic_formulas():
+    # Homogeneous half-space: straight ray, t = sqrt(x^2 + z^2) / v.
+    half = ((0.0, 6.0),)
+    tp, ts = travel_times(half, 30.0, 10.0)
+    assert tp == pytest.approx(np.hypot(30.0, 10.0) / 6.0, rel=1e-9)
+    assert ts == pytest.approx(np.hypot(30.0, 10.0) / (6.0 / np.sqrt(3.0)), rel=1e-9)
+    # Layer over half-space, surface source: t_head = x / v2 + 2 h sqrt(1/v1^2 - 1/v2^2),
+    # first arrival beyond the crossover distance x_c = 2 h sqrt((v2 + v1) / (v2 - v1)).
+    h, v1, v2 = 10.0, 5.0, 7.0
+    two = ((0.0, v1), (h, v2))
+    x_cross = 2 * h * np.sqrt((v2 + v1) / (v2 - v1))
+    for x in (0.5 * x_cross, 1.5 * x_cross, 3 * x_cross):
+        head = x / v2 + 2 * h * np.sqrt(1 / v1**2 - 1 / v2**2)
+        expected = min(x / v1, head)
+        assert travel_times(two, x, 1e-9)[0] == pytest.approx(expected, rel=1e-6)
+
+
+def test_picks_sit_on_onsets_and_amplitudes_follow_local_magnitude(clean_path):
+    ds = sbd.WaveformDataset(clean_path, sampling_rate=100)
+    meta = ds.metadata
+    for i in range(len(ds)):
+        x = ds.get_waveforms(i).astype(np.float64)
+        p, s = int(meta.trace_P_arrival_sample[i]), int(meta.trace_S_arrival_sample[i])
+        peak = np.abs(x).max()
+        # Nothing before P (noise is 1e-15 of the peak), energy within 0.2 s after P.
+        assert np.abs(x[:, :p]).max() < 1e-9 * peak
+        assert np.abs(x[:, p : p + 20]).max() > 1e-3 * peak
+        # S arrives on the horizontals: RMS over 1 s after S well above 1 s before it.
+        after = np.sqrt(np.mean(x[1:, s : s + 100] ** 2))
+        before = np.sqrt(np.mean(x[1:, s - 100 : s] ** 2))
+        assert after > 2 * before
+        # Hutton & Boore (1987): ML = log10 A + 1.11 log10(R/100) + 0.00189 (R-100) + 3,
+        # A the peak in mm (our count unit). The P coda adds to the S peak; 0.15 units covers it.
+        r = np.hypot(meta.path_ep_distance_km[i], meta.source_depth_km[i])
+        ml = np.log10(peak) + 1.11 * np.log10(r / 100) + 0.00189 * (r - 100) + 3.0
+        assert abs(ml - meta.source_magnitude[i]) < 0.15
+
+
+def test_pipeline_labels_sit_on_onsets_and_are_deterministic(clean_path):
+    ds = load_dataset(clean_path)
+    loader = phase_loader(ds, "train", batch_size=8, sigma=10, detection=True, magnitude=True,
+                          seed=1)
+    batch = next(iter(loader))
+    again = next(iter(phase_loader(ds, "train", batch_size=8, sigma=10, detection=True,
+                                   magnitude=True, seed=1)))
+    other = next(iter(phase_loader(ds, "train", batch_size=8, sigma=10, seed=2)))
+    assert batch["X"].shape == (8, 3001, 3) and batch["y"].shape == (8, 3001, 3)
+    np.testing.assert_array_equal(batch["X"], again["X"])
+    assert not np.array_equal(batch["X"], other["X"])
+    np.testing.assert_allclose(batch["y"].sum(-1), 1.0, atol=1e-6)  # N + P + S = 1
+    checked = 0
+    for x, y, det, mag in zip(batch["X"], batch["y"], batch["detection"], batch["magnitude"],
+                              strict=True):
+        if y[:, 1].max() < 0.99:  # P outside this window
+            continue
+        p = int(np.argmax(y[:, 1]))
+        # Demeaned noise-free pre-event part is constant (the negative mean) up to the label.
+        pre = x[:p] - x[0]
+        assert np.abs(pre).max() < 1e-6 * np.abs(x).max()
+        assert np.abs(x[p : p + 20] - x[0]).max() > 1e-3 * np.abs(x).max()
+        assert det[p] == 1 and (p == 0 or det[p - 1] == 0)
+        assert mag[p] > 0 and (p == 0 or mag[p - 1] == 0)
+        checked += 1
+    assert checked >= 4  # windows are cut around picks: most contain the P onset
+
+
+def test_load_dataset_errors(tmp_path, noisy_path):
+    with pytest.raises(ValueError, match="unknown dataset 'NOPE'.*ETHZ"):
+        load_dataset("NOPE")
+    (tmp_path / "empty_folder").mkdir()
+    with pytest.raises(ValueError, match="metadata.csv and waveforms.hdf5"):
+        load_dataset(tmp_path / "empty_folder")
+    only_train = write_synthetic_dataset(
+        tmp_path / "only_train", SyntheticConfig(n_traces=10, split_fractions=(1.0, 0.0, 0.0)))
+    ds = load_dataset(only_train)
+    with pytest.raises(ValueError, match="'test' split of the dataset is empty"):
+        get_split(ds, "test")
+    with pytest.raises(ValueError, match="fewer than batch_size"):
+        phase_loader(ds, "train", batch_size=64)
