@@ -62,11 +62,14 @@ def line_state(
     *,
     profile: str = "voigt",
     diluent: Mapping[str, object] | None = None,
-    wing: float = 50.0,
+    wing: float | None = 50.0,
     line_mixing: bool = False,
     shift: bool = True,
 ) -> LineState:
-    """Evaluate all per-line quantities at (T, p) (scalars; vmap for batches)."""
+    """Evaluate all per-line quantities at (T, p) (scalars; vmap for batches).
+
+    ``wing=None`` disables the cut-off (every line on every point, as PhysAE does).
+    """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     gd = doppler_hwhm(lines, temperature)
@@ -76,8 +79,9 @@ def line_state(
     nvc = dicke_frequency(lines, temperature, p_atm) if profile == "rautian" else jnp.zeros_like(gd)
     ymix = line_mixing_y(lines, temperature, p_atm) if line_mixing else jnp.zeros_like(gd)
     strength = line_intensity(lines, temperature) * number_density(temperature, p_atm)
+    half_window = jnp.full_like(gd, jnp.inf) if wing is None else wing * jnp.maximum(gl, gd)
     return LineState(
-        window_centre=lines.nu0, shift=dnu_shift, half_window=wing * jnp.maximum(gl, gd),
+        window_centre=lines.nu0, shift=dnu_shift, half_window=half_window,
         strength=strength, gamma_d=gd, gamma_l=gl, nu_vc=nvc, y_mixing=ymix,
     )
 
@@ -100,6 +104,7 @@ def spectrum_from_state(
     """
     origin = 0.0 if nu_origin is None else nu_origin
     n_lines = state.shift.shape[0]
+    line_chunk = max(1, min(line_chunk, n_lines))
     n_chunks = max(1, math.ceil(n_lines / line_chunk))
     pad = n_chunks * line_chunk - n_lines
 
