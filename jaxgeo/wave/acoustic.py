@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgeo.wave import checks
-from jaxgeo.wave.pml import axis_profiles
+from jaxgeo.wave.pml import axis_profiles, correct_derivative, strip_profiles
 from jaxgeo.wave.stencils import (
     first_derivative,
     second_derivative,
@@ -87,6 +87,10 @@ def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations
 
 # --------------------------------------------------------------------------- helpers
 
+# Time steps per scan iteration. 2 avoids a field copy per step but doubles compile time
+# for no measurable speed-up on CPU (benchmarks/wave_vs_deepwave.py), so 1 is used.
+UNROLL = 1
+
 
 def pad_widths(pml_width: int, free_surface: bool) -> tuple[int, int, int, int]:
     """Cells added (top, bottom, left, right) around the model."""
@@ -113,13 +117,23 @@ def resolve_pml_freq(pml_freq, source_amplitudes, dt):
     return checks.dominant_frequency(source_amplitudes, dt)
 
 
-def leapfrog_loop(one_step, fields, memories, inputs, nt, checkpoint_every):
+def leapfrog_loop(one_step, fields, memories, inputs, nt, checkpoint_every,
+                  unroll: int = UNROLL):
     """Run a two-level scheme ``u_next = one_step(u, u_prev, memories, x)`` for nt steps.
 
-    Two steps per scan iteration, writing ``u_next`` into the slot of ``u_prev`` so the
-    loop carries need no copies. ``one_step(u, u_prev, memories, x) -> (u_next, memories,
-    record_of_u)``. Returns records ``[nt, ...]`` (record ``i`` is taken from ``u_i``).
+    ``one_step(u, u_prev, memories, x) -> (u_next, memories, record_of_u)``. With
+    ``unroll=2`` two steps run per scan iteration, writing ``u_next`` into the slot of
+    ``u_prev`` so the loop carries need no copies (larger program, longer compile).
+    Returns records ``[nt, ...]`` (record ``i`` is taken from ``u_i``).
     """
+    if checkpoint_every is None:
+        checkpoint_every = default_checkpoint_every(nt)
+    if unroll == 1:
+        def step1(carry, x):
+            u_prev, u, mem = carry
+            u_next, mem, record = one_step(u, u_prev, mem, x)
+            return (u, u_next, mem), record
+        return run_time_loop(step1, (fields, fields, memories), inputs, nt, checkpoint_every)
     nt2 = -(-nt // 2)
     pad = 2 * nt2 - nt
     inputs = jnp.concatenate([inputs, jnp.zeros((pad,) + inputs.shape[1:], inputs.dtype)])
@@ -131,9 +145,7 @@ def leapfrog_loop(one_step, fields, memories, inputs, nt, checkpoint_every):
         u_next2, mem, rec1 = one_step(u_next, u, mem, x_pair[1])
         return (u_next, u_next2, mem), jnp.stack([rec0, rec1])
 
-    k = None if checkpoint_every is None else -(-int(checkpoint_every) // 2)
-    if checkpoint_every is None:
-        k = -(-default_checkpoint_every(nt) // 2)
+    k = -(-int(checkpoint_every) // 2)
     records = run_time_loop(step, (fields, fields, memories), inputs, nt2, k)
     return records.reshape((2 * nt2,) + records.shape[2:])[:nt]
 
@@ -275,8 +287,86 @@ def assemble(pieces: dict) -> jnp.ndarray:
     return jnp.concatenate(rows, axis=1) if len(rows) > 1 else rows[0]
 
 
-def _acoustic_vd(*args, **kwargs):  # placeholder until the staggered solver lands
-    raise NotImplementedError("variable-density acoustic (rho=...) is not implemented yet")
+@functools.partial(jax.jit, static_argnames=("spacing", "dt", "order", "pml_width",
+                                             "free_surface", "checkpoint_every"))
+def _acoustic_vd(models, source_amplitudes, source_locations, receiver_locations, freq, *,
+                 spacing, dt, order, pml_width, free_surface, checkpoint_every):
+    """Variable density: ``dp/dt = -K div v``, ``dv/dt = -grad p / rho`` (staggered grid).
+
+    p lives at integer cells and times; vz at (z + 1/2, x), vx at (z, x + 1/2), both at
+    half time steps. With constant density this reproduces the second-order equation.
+    """
+    vp, rho = models
+    dtype = jnp.result_type(vp, rho, jnp.float32)
+    dz, dx = spacing
+    h = order // 2
+    widths = pad_widths(pml_width, free_surface)
+    vp_pad = pad_model(vp.astype(dtype), widths)
+    rho_pad = pad_model(rho.astype(dtype), widths)
+    nzp, nxp = vp_pad.shape
+    n_shots, _, nt = source_amplitudes.shape
+    c_max = jax.lax.stop_gradient(jnp.max(vp))
+    kdt = rho_pad * vp_pad**2 * dt
+    # buoyancy at the velocity nodes: inverse of the arithmetic mean density
+    rho_z = jnp.concatenate([rho_pad[1:], rho_pad[-1:]], axis=0)
+    rho_x = jnp.concatenate([rho_pad[:, 1:], rho_pad[:, -1:]], axis=1)
+    bz_dt = 2.0 * dt / (rho_pad + rho_z)
+    bx_dt = 2.0 * dt / (rho_pad + rho_x)
+
+    zw, xw = widths[:2], widths[2:]
+    prof = {}
+    for name, n, w, hh, shift, ax in (("vz", nzp, zw, dz, 0.5, 1), ("vx", nxp, xw, dx, 0.5, 2),
+                                      ("pz", nzp, zw, dz, 0.0, 1), ("px", nxp, xw, dx, 0.0, 2)):
+        a, b = strip_profiles(n, w, hh, dt, c_max, freq, dtype, shift)
+        shape = (-1, 1) if ax == 1 else (1, -1)
+        prof[name] = (a.reshape(shape), b.reshape(shape), ax, w)
+
+    src = shot_indices(source_locations, widths[0], widths[2])
+    rec = shot_indices(receiver_locations, widths[0], widths[2])
+    # p^{n+1} += c^2 dt^2 sum_{m<=n} s^m / (dz dx) reproduces u_tt = c^2 lap u + c^2 s delta
+    src_scale = (vp_pad**2)[src[1], src[2]] * dt**2 / (dz * dx)
+    cumulative = jnp.cumsum(source_amplitudes.astype(dtype), axis=-1)
+    inputs = jnp.moveaxis(cumulative, -1, 0) * src_scale[None]
+
+    def step(carry, src_t):
+        p, vz, vx, mem = carry
+        record = p[rec]
+        new_mem = {}
+        pz = pad_field(p, h, free_surface, axis=1)
+        px = pad_field(p, h, False, axis=2)
+        dpdz, new_mem["vz"] = correct_derivative(
+            staggered_derivative(pz, 1, order, 1.0 / dz, forward=True), mem["vz"],
+            *prof["vz"][:2], 1, zw)
+        dpdx, new_mem["vx"] = correct_derivative(
+            staggered_derivative(px, 2, order, 1.0 / dx, forward=True), mem["vx"],
+            *prof["vx"][:2], 2, xw)
+        vz = vz - bz_dt * dpdz
+        vx = vx - bx_dt * dpdx
+        if free_surface:  # vz is even about the surface: ghost rows mirror rows 0..h-1
+            vzp = jnp.concatenate([vz[:, h - 1::-1], vz, jnp.zeros_like(vz[:, :h])], axis=1)
+        else:
+            vzp = pad_field(vz, h, False, axis=1)
+        dvzdz, new_mem["pz"] = correct_derivative(
+            staggered_derivative(vzp, 1, order, 1.0 / dz, forward=False), mem["pz"],
+            *prof["pz"][:2], 1, zw)
+        dvxdx, new_mem["px"] = correct_derivative(
+            staggered_derivative(pad_field(vx, h, False, 2), 2, order, 1.0 / dx,
+                                 forward=False), mem["px"], *prof["px"][:2], 2, xw)
+        p = p - kdt * (dvzdz + dvxdx)
+        p = p.at[src].add(src_t)
+        if free_surface:
+            p = p.at[:, 0, :].set(0.0)
+        return (p, vz, vx, new_mem), record
+
+    field = jnp.zeros((n_shots, nzp, nxp), dtype)
+    mem = {}
+    for name, (_, _, ax, w) in prof.items():
+        shape = [n_shots, nzp, nxp]
+        shape[ax] = sum(w)
+        mem[name] = jnp.zeros(shape, dtype)
+    data = run_time_loop(step, (field, field, field, mem), inputs, nt,
+                         default_checkpoint_every(nt) if checkpoint_every is None
+                         else checkpoint_every)
+    return jnp.moveaxis(data, 0, -1)
 
 
-_ = staggered_derivative

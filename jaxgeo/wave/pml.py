@@ -48,3 +48,43 @@ def axis_profiles(n: int, widths: tuple[int, int], h: float, dt: float, c_max, f
     depth = depth_into_layers(n, widths[0], widths[1], shift)
     width = max(widths) if max(widths) else 1
     return cpml_coefficients(depth, width, h, dt, c_max, freq, dtype)
+
+
+def strip_profiles(n: int, widths: tuple[int, int], h: float, dt: float, c_max, freq, dtype,
+                   shift: float = 0.0) -> tuple:
+    """(a, b) restricted to the two layers of one axis, concatenated (``[lo + hi]``)."""
+    a, b = axis_profiles(n, widths, h, dt, c_max, freq, dtype, shift)
+    lo, hi = widths
+    keep = jnp.concatenate([jnp.arange(lo), jnp.arange(n - hi, n)]).astype(jnp.int32)
+    return a[keep], b[keep]
+
+
+def _take(x, axis: int, start: int, stop: int):
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(start, stop)
+    return x[tuple(index)]
+
+
+def correct_derivative(deriv, psi, a, b, axis: int, widths: tuple[int, int]):
+    """CPML-stretched first derivative ``d + psi_new`` with ``psi_new = b psi + a d``.
+
+    ``psi`` holds the memory variable only inside the two layers of ``axis`` (``[lo + hi]``
+    cells along it); ``a``, ``b`` are the matching `strip_profiles`, shaped to broadcast
+    along ``axis``. Returns (corrected derivative over the whole grid, new psi).
+    """
+    lo, hi = widths
+    n = deriv.shape[axis]
+    if lo + hi == 0:
+        return deriv, psi
+    d_strips = jnp.concatenate(
+        [p for p in (_take(deriv, axis, 0, lo), _take(deriv, axis, n - hi, n)) if p.shape[axis]],
+        axis=axis)
+    psi_new = b * psi + a * d_strips
+    out_strips = d_strips + psi_new
+    pieces = []
+    if lo:
+        pieces.append(_take(out_strips, axis, 0, lo))
+    pieces.append(_take(deriv, axis, lo, n - hi))
+    if hi:
+        pieces.append(_take(out_strips, axis, lo, lo + hi))
+    return jnp.concatenate(pieces, axis=axis), psi_new
