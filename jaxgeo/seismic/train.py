@@ -1,0 +1,359 @@
+"""Phase-picker training (``train_phase``) and evaluation (``eval_phase``).
+
+Both take an ``ml_collections.ConfigDict`` (see ``configs/seismic/phase.py``). Training writes into
+``config.model_path``: Orbax checkpoints (``checkpoints/``, one per epoch, with the config
+stored beside them), ``history.json`` (per-epoch losses) and ``config.json``. Evaluation
+restores the latest checkpoint after checking that the model flags match the ones it was
+trained with, and writes ``metrics.json`` (plus figures with ``config.plot``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from jaxgeo.seismic.phasenet import PhaseNet, PhaseNetConvLSTM, PhaseNetLSTM
+
+MODEL_TYPES = ("phasenet", "phasenet_lstm", "phasenet_convlstm")
+# Config field -> command-line flag; these define the network and must match on restore.
+MODEL_FLAGS = {
+    "model_type": "--model_type",
+    "model.filter_factor": "--filter_factor",
+    "model.norm": "--norm",
+    "model.lstm_hidden_size": "--lstm_hidden_size",
+    "model.lstm_num_layers": "--lstm_num_layers",
+    "model.lstm_bidirectional": "--lstm_bidirectional",
+    "model.convlstm_hidden": "--convlstm_hidden",
+    "model.convlstm_kernel": "--convlstm_kernel",
+    "model.convlstm_frame": "--convlstm_frame",
+}
+LOG_EPS = 1e-5  # the original loss: -mean_t sum_c y log(y_hat + 1e-5)
+
+
+class ModelFlagMismatchError(ValueError):
+    """A checkpoint was trained with other model flags than the current run."""
+
+
+def _get(config, dotted: str, default=None):
+    node = config
+    for part in dotted.split("."):
+        if part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def build_model(config) -> PhaseNet:
+    """The Flax module named by ``config.model_type`` with ``config.model`` hyper-parameters."""
+    kind = str(config.model_type)
+    if kind not in MODEL_TYPES:
+        raise ValueError(f"unknown model type {kind!r}; choose one of {list(MODEL_TYPES)} "
+                         "(magnitude models arrive with the magnitude issue)")
+    m = config.model
+    common = {"filter_factor": int(m.filter_factor), "norm": str(m.norm)}
+    if kind == "phasenet":
+        return PhaseNet(**common)
+    if kind == "phasenet_lstm":
+        return PhaseNetLSTM(**common, lstm_hidden_size=int(m.lstm_hidden_size) or None,
+                            lstm_num_layers=int(m.lstm_num_layers),
+                            lstm_bidirectional=bool(m.lstm_bidirectional))
+    return PhaseNetConvLSTM(**common, convlstm_hidden=int(m.convlstm_hidden),
+                            convlstm_kernel=int(m.convlstm_kernel),
+                            convlstm_frame=int(m.convlstm_frame))
+
+
+def phase_loss(prob: jax.Array, target: jax.Array) -> jax.Array:
+    """``-mean_{batch, t} sum_c y log(prob + 1e-5)``; prob/target ``[B, T, C]``."""
+    return -jnp.mean(jnp.sum(target * jnp.log(prob + LOG_EPS), axis=-1))
+
+
+def init_variables(module: PhaseNet, seed: int) -> dict:
+    x = jnp.zeros((1, 3001, module.in_channels), jnp.float32)
+    return module.init(jax.random.PRNGKey(seed), x)
+
+
+def create_state(module: PhaseNet, lr: float, seed: int):
+    from jaxgeo.core.train import TrainState
+
+    variables = init_variables(module, seed)
+    return TrainState.create(apply_fn=module.apply, params=variables["params"],
+                             tx=optax.adam(lr), rng=jax.random.PRNGKey(seed + 1),
+                             batch_stats=variables.get("batch_stats", {}))
+
+
+def make_train_step(module: PhaseNet):
+    """jit-compiled ``(state, X, y) -> (state, loss)`` with BatchNorm in training mode."""
+
+    def loss_fn(params, batch_stats, x, y):
+        prob, updates = module.apply({"params": params, "batch_stats": batch_stats}, x,
+                                     train=True, mutable=["batch_stats"])
+        return phase_loss(prob, y), updates["batch_stats"]
+
+    @jax.jit
+    def step(state, x, y):
+        (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params, state.batch_stats, x, y)
+        return state.apply_gradients(grads, batch_stats=stats), loss
+
+    return step
+
+
+def make_predict(module: PhaseNet):
+    @jax.jit
+    def predict(variables, x):
+        return module.apply(variables, x)
+
+    return predict
+
+
+def predict_batches(module, variables, batches, *, keys=("y",)) -> dict[str, np.ndarray]:
+    """Run the model over loader batches; returns stacked ``prob`` and the requested keys."""
+    predict = make_predict(module)
+    out: dict[str, list] = {"prob": [], "X": []}
+    for k in keys:
+        out[k] = []
+    for batch in batches:
+        out["prob"].append(np.asarray(predict(variables, jnp.asarray(batch["X"]))))
+        out["X"].append(batch["X"])
+        for k in keys:
+            out[k].append(batch[k])
+    return {k: np.concatenate(v) for k, v in out.items() if v}
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=float))
+    os.replace(tmp, path)
+
+
+def _model_config(config) -> dict:
+    return {field: _get(config, field) for field in MODEL_FLAGS}
+
+
+def check_model_flags(stored: dict, config) -> None:
+    """Raise ModelFlagMismatchError naming every model flag that differs from the checkpoint."""
+    diffs = []
+    for field, flag in MODEL_FLAGS.items():
+        old, new = _get(stored, field, "<unset>"), _get(config, field, "<unset>")
+        if old != new:
+            diffs.append(f"{flag} (checkpoint: {old!r}, now: {new!r})")
+    if diffs:
+        raise ModelFlagMismatchError(
+            "the checkpoint was trained with other model flags: " + "; ".join(diffs)
+            + ". Pass the checkpoint's values (or train a new model)."
+        )
+
+
+def _checkpointer(config, directory: Path):
+    from jaxgeo.core.checkpoint import Checkpointer
+
+    return Checkpointer(directory, save_every=1, keep=int(config.train.keep_checkpoints),
+                        config=config, compat_fields=list(MODEL_FLAGS))
+
+
+def _state_tree(state) -> dict:
+    return {"step": state.step, "params": state.params, "batch_stats": state.batch_stats,
+            "opt_state": state.opt_state}
+
+
+def _load_dataset(config):
+    from jaxgeo.seismic.data import load_dataset
+
+    d = config.data
+    return load_dataset(d.dataset, sampling_rate=d.sampling_rate,
+                        synthetic_traces=int(d.synthetic_traces), seed=int(d.seed),
+                        cache_dir=d.cache_dir or None)
+
+
+def validate_config(config) -> None:
+    from jaxgeo.core.config import check_choice, check_positive
+
+    check_choice(config, "model_type", MODEL_TYPES)
+    check_choice(config, "model.norm", ("std", "peak"))
+    check_positive(config, "model.filter_factor")
+    check_positive(config, "train.batch_size")
+    check_positive(config, "train.lr")
+    if int(config.train.epochs) < 1:
+        raise ValueError(f"config.train.epochs = {config.train.epochs}: must be >= 1")
+    if not config.model_path:
+        raise ValueError("no model path: pass --model_path DIR (where checkpoints go)")
+
+
+def train_phase(config, dataset=None):
+    """Train a PhaseNet-family picker; returns ``(state, history)``. See module docstring."""
+    from jaxgeo.core.config import save_config
+    from jaxgeo.seismic._progress import get_logger, progress
+    from jaxgeo.seismic.data import phase_loader
+
+    validate_config(config)
+    log = get_logger("jaxgeo.seismic")
+    out = Path(config.model_path)
+    ckpt_dir = out / "checkpoints"
+    dataset = dataset if dataset is not None else _load_dataset(config)
+    d, t = config.data, config.train
+    norm = str(config.model.norm)
+    train_loader = phase_loader(dataset, "train", batch_size=int(t.batch_size), norm=norm,
+                                sigma=float(d.sigma), seed=int(t.seed), epochs=None,
+                                prefetch=int(d.prefetch))
+    dev_loader = phase_loader(dataset, "dev", batch_size=int(t.batch_size), norm=norm,
+                              sigma=float(d.sigma), seed=int(t.seed) + 1, epochs=1,
+                              drop_last=False, prefetch=int(d.prefetch))
+    module = build_model(config)
+    state = create_state(module, float(t.lr), int(t.seed))
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(config, out)
+    history: list[dict] = []
+    start_epoch = 0
+    ckpt = _checkpointer(config, ckpt_dir)
+    if bool(config.train.resume) and ckpt.latest_step() is not None:
+        check_model_flags(ckpt.stored_config(), config)
+        restored = ckpt.restore(_state_tree(state))
+        state = state.replace(**restored)
+        start_epoch = ckpt.latest_step() + 1
+        if (out / "history.json").is_file():
+            history = json.loads((out / "history.json").read_text())["epochs"]
+        log.info("resumed from epoch %d", start_epoch - 1)
+    step_fn = make_train_step(module)
+    steps = train_loader.batches_per_epoch()
+    if int(t.max_steps_per_epoch) > 0:
+        steps = min(steps, int(t.max_steps_per_epoch))
+    predict = make_predict(module)
+    batches = iter(train_loader)
+    for epoch in range(start_epoch, int(t.epochs)):
+        t0 = time.perf_counter()
+        losses = []
+        for _ in progress(range(steps), desc=f"epoch {epoch}"):
+            batch = next(batches)
+            state, loss = step_fn(state, jnp.asarray(batch["X"]), jnp.asarray(batch["y"]))
+            losses.append(loss)
+        train_loss = float(np.mean(jax.device_get(losses)))
+        if not np.isfinite(train_loss):
+            raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch}; "
+                                     "lower train.lr or check the input data for NaNs")
+        variables = {"params": state.params, "batch_stats": state.batch_stats}
+        dev_losses = []
+        for i, batch in enumerate(dev_loader):
+            if int(t.max_eval_batches) and i >= int(t.max_eval_batches):
+                break
+            prob = predict(variables, jnp.asarray(batch["X"]))
+            dev_losses.append(float(phase_loss(prob, jnp.asarray(batch["y"]))))
+        record = {"epoch": epoch, "train_loss": train_loss,
+                  "dev_loss": float(np.mean(dev_losses)), "steps": steps,
+                  "seconds": time.perf_counter() - t0}
+        history.append(record)
+        ckpt.save(epoch, _state_tree(state), force=True)
+        _write_json(out / "history.json", {"epochs": history})
+        log.info("epoch %d: train loss %.4f, dev loss %.4f (%.1f s)", epoch, train_loss,
+                 record["dev_loss"], record["seconds"])
+    ckpt.close()
+    if bool(config.plot):
+        from jaxgeo.seismic.plots import plot_history
+
+        plot_history(history, out / "history.png")
+    return state, history
+
+
+def load_trained(config):
+    """Module and variables of the latest checkpoint in ``config.model_path``."""
+    out = Path(config.model_path) if config.model_path else None
+    if out is None or not (out / "checkpoints").is_dir():
+        raise FileNotFoundError(
+            f"model path {str(out)!r} does not exist or holds no checkpoints; train one with "
+            "--mode train_phase --model_path DIR, or point --model_path at a trained model"
+        )
+    module = build_model(config)
+    ckpt = _checkpointer(config, out / "checkpoints")
+    try:
+        if ckpt.latest_step() is None:
+            raise FileNotFoundError(f"no complete checkpoint in {out / 'checkpoints'}")
+        check_model_flags(ckpt.stored_config(), config)
+        template = _state_tree(create_state(module, float(config.train.lr), 0))
+        restored = ckpt.restore(template)
+    finally:
+        ckpt.close()
+    return module, {"params": restored["params"], "batch_stats": restored["batch_stats"]}
+
+
+def evaluate(module, variables, dataset, config, split: str = "test") -> dict:
+    """Task 1-3 and pick metrics of ``module`` on ``split`` windows (see ``metrics``)."""
+    from jaxgeo.seismic.data import phase_loader
+    from jaxgeo.seismic.metrics import phase_metrics
+
+    e = config.eval
+    loader = phase_loader(dataset, split, batch_size=int(config.train.batch_size),
+                          norm=str(config.model.norm), sigma=float(config.data.sigma),
+                          seed=int(e.seed), epochs=1, shuffle=False, drop_last=False,
+                          prefetch=int(config.data.prefetch))
+    res = predict_batches(module, variables, _limit(loader, int(e.max_batches)))
+    y = res["y"]
+    p_true = _onsets(y[:, :, 1])
+    s_true = _onsets(y[:, :, 2])
+    metrics = phase_metrics(res["prob"], p_true, s_true,
+                            sampling_rate=float(config.data.sampling_rate),
+                            threshold=float(e.threshold), tolerance_s=float(e.tolerance_s))
+    metrics["n_windows"] = int(len(y))
+    metrics["split"] = split
+    return metrics, res
+
+
+def _limit(iterable, n: int):
+    for i, item in enumerate(iterable):
+        if n and i >= n:
+            return
+        yield item
+
+
+def _onsets(label: np.ndarray) -> np.ndarray:
+    """True onset sample per window from a Gaussian label (its peak), NaN where absent."""
+    peak = label.max(axis=1)
+    return np.where(peak > 0.5, label.argmax(axis=1).astype(float), np.nan)
+
+
+def eval_phase(config, dataset=None) -> dict:
+    """Evaluate the trained model in ``config.model_path``; writes ``metrics.json``."""
+    from jaxgeo.seismic._progress import get_logger
+
+    module, variables = load_trained(config)
+    dataset = dataset if dataset is not None else _load_dataset(config)
+    metrics, res = evaluate(module, variables, dataset, config, str(config.eval.split))
+    out = Path(config.model_path)
+    _write_json(out / "metrics.json", metrics)
+    log = get_logger("jaxgeo.seismic")
+    log.info("task1 AUC %.3f | task2 MCC %.3f | P F1 %.3f | S F1 %.3f",
+             metrics["task1_auc"], metrics["task2_mcc"], metrics["picks_P"]["f1"],
+             metrics["picks_S"]["f1"])
+    if bool(config.plot):
+        from jaxgeo.seismic.plots import plot_examples
+
+        plot_examples(res["X"][:6], res["y"][:6], res["prob"][:6], out / "examples.png")
+    return metrics
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Defaults of every field (``configs/seismic/phase.py`` returns these)."""
+    c = ml_collections.ConfigDict()
+    c.mode = "train_phase"
+    c.model_type = "phasenet"
+    c.model_path = ""
+    c.plot = False
+    c.model = ml_collections.ConfigDict(dict(
+        filter_factor=1, norm="std", lstm_hidden_size=0, lstm_num_layers=1,
+        lstm_bidirectional=True, convlstm_hidden=32, convlstm_kernel=3, convlstm_frame=3))
+    c.data = ml_collections.ConfigDict(dict(
+        dataset="synthetic", sampling_rate=100.0, synthetic_traces=3000, seed=0, sigma=20.0,
+        prefetch=4, cache_dir=""))
+    c.train = ml_collections.ConfigDict(dict(
+        epochs=5, batch_size=32, lr=1e-3, seed=0, max_steps_per_epoch=0, max_eval_batches=0,
+        keep_checkpoints=3, resume=False))
+    c.eval = ml_collections.ConfigDict(dict(
+        split="test", threshold=0.3, tolerance_s=0.1, seed=123, max_batches=0))
+    return c
