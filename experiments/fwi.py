@@ -24,10 +24,10 @@ def _early_device_setup(argv: list[str]) -> None:
                 return a.split("=", 1)[1]
         return None
     threads = value("--num_threads")
-    if threads and threads.isdigit() and int(threads) > 0:
-        os.environ.setdefault("XLA_FLAGS", "")
-        os.environ["XLA_FLAGS"] += f" --xla_cpu_multi_thread_eigen=true " \
-                                   f"intra_op_parallelism_threads={threads}"
+    if threads == "1":
+        # XLA:CPU has no thread-count flag; one thread = no multi-threaded Eigen kernels.
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                                   + " --xla_cpu_multi_thread_eigen=false")
     if "--use-cuda" not in argv:
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
     gpuid = value("--gpuid")
