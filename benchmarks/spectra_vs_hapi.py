@@ -1,0 +1,240 @@
+"""Time jaxgeo.spectra against HAPI (hitran-api) on the issue-5 cases; append to RESULTS.md.
+
+    python benchmarks/spectra_vs_hapi.py [--repeats 5] [--no-record]
+
+Cases (all after compilation; medians of repeats; ``block_until_ready``):
+  1. 1,017-line CH4 list, 0.002 cm^-1 grid (37,500 points), Voigt, one (T, p) = (296 K, 1 atm).
+  2. Same list, a batch of 64 (T, p) conditions (250-320 K, 0.1-1 atm): time per spectrum.
+  3. PhysAE window (13 lines, 800 points), batch of 1024 spectra: spectra per second.
+HAPI uses TIPS-2021 (``partitionFunction=hapi.PYTIPS2021``) like jaxgeo. HAPI's per-spectrum
+times for the batches are the mean over a few of the batch's conditions (one by one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import io
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxgeo.spectra as sp
+from jaxgeo.spectra.linelist import host_arrays
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "spectra"
+CH4_PAR = DATA / "hitran_CH4_4975_5050.par"
+PHYSAE_YAML = DATA / "physae_window_3085.yaml"
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+MACHINE = "2 CPU cores, no GPU (shared with other jobs during measurement)"
+
+
+def timed(fn, repeats):
+    """Median and spread (min, max) of wall times of ``fn()`` (result blocked)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), min(times), max(times)
+
+
+def hapi_module():
+    with contextlib.redirect_stdout(io.StringIO()):
+        import hapi
+    return hapi
+
+
+def hapi_table(hapi, folder: Path, name: str, par_text: str) -> None:
+    (folder / f"{name}.data").write_text(par_text)
+    header = dict(hapi.HITRAN_DEFAULT_HEADER, table_name=name)
+    (folder / f"{name}.header").write_text(json.dumps(header))
+
+
+def hapi_voigt(hapi, table, nu, t, p, diluent=None):
+    with contextlib.redirect_stdout(io.StringIO()):
+        return hapi.absorptionCoefficient_Voigt(
+            SourceTables=table, WavenumberGrid=nu, Environment={"T": t, "p": p},
+            HITRAN_units=False, partitionFunction=hapi.PYTIPS2021,
+            Diluent=diluent or {"air": 1.0})[1]
+
+
+def physae_par_text(window: sp.PhysAEWindow) -> str:
+    """The PhysAE lines as HITRAN 160-character records (for HAPI)."""
+    out = []
+    for lines in window.lines.values():
+        host = host_arrays(lines)
+        for j in range(lines.n_lines):
+            def f(name, j=j, host=host):
+                return float(host[name][j])
+            rec = (f"{int(host['mol_id'][j]):2d}{int(host['iso_id'][j]):1d}{f('nu0'):12.6f}"
+                   f"{f('sw'):10.3E}{0.0:10.3E}"
+                   + f"{f('gamma_air'):6.4f}"[1:] + f"{f('gamma_self'):6.4f}"[1:]
+                   + f"{f('elower'):10.4f}{f('n_air'):4.2f}{f('delta_air'):8.5f}")
+            # blank quanta, zero error/reference codes, statistical weights 1
+            out.append(rec.ljust(127) + "0" * 18 + " " + f"{1.0:7.1f}" * 2)
+    return "\n".join(out) + "\n"
+
+
+def case_ch4(hapi, folder, repeats):
+    hapi_table(hapi, folder, "CH4", CH4_PAR.read_text())
+    with contextlib.redirect_stdout(io.StringIO()):
+        hapi.db_begin(str(folder))
+    lines = sp.read_hitran_par(CH4_PAR)
+    grid = sp.UniformGrid(4975.0, 0.002, 37_500)
+    nu = grid.start + grid.step * np.arange(grid.n)
+    rows = []
+    # 1. one condition
+    t_hapi = timed(lambda: hapi_voigt(hapi, "CH4", nu, 296.0, 1.0), max(2, repeats // 2))
+    k_hapi = hapi_voigt(hapi, "CH4", nu, 296.0, 1.0)
+    for x64 in (False, True):
+        with jax.enable_x64(x64):
+            ll = sp.read_hitran_par(CH4_PAR) if x64 else lines
+            sizes = sp.window_sizes(ll, grid, t_min=296.0, t_max=296.0, p_max_atm=1.0)
+            run = jax.jit(lambda t, p, ll=ll, sizes=sizes:
+                          sp.absorption_coefficient_uniform(ll, grid, t, p, sizes))
+            k = np.asarray(run(296.0, 1.0))
+            t_jax = timed(lambda run=run: run(296.0, 1.0), repeats)
+            err = np.linalg.norm(k - k_hapi) / np.linalg.norm(k_hapi)
+            rows.append(("CH4 1017 lines, 37.5k pts, 1 (T,p)", "float64" if x64 else "float32",
+                         t_jax, t_hapi, err))
+    # 2. batch of 64 conditions
+    rng = np.random.default_rng(0)
+    temps = rng.uniform(250.0, 320.0, 64)
+    press = rng.uniform(0.1, 1.0, 64)
+    sample = range(0, 64, 16)
+    t_hapi_each = [timed(lambda i=i: hapi_voigt(hapi, "CH4", nu, temps[i], press[i]), 1)[0]
+                   for i in sample]
+    t_hapi_b = (statistics.mean(t_hapi_each), min(t_hapi_each), max(t_hapi_each))
+    k_hapi_0 = hapi_voigt(hapi, "CH4", nu, temps[0], press[0])
+    for x64 in (False, True):
+        with jax.enable_x64(x64):
+            ll = sp.read_hitran_par(CH4_PAR) if x64 else lines
+            sizes = sp.window_sizes(ll, grid, t_min=250.0, t_max=320.0, p_max_atm=1.0)
+
+            def one(tp, ll=ll, sizes=sizes):
+                return sp.absorption_coefficient_uniform(ll, grid, tp[0], tp[1], sizes)
+
+            run = jax.jit(lambda t, p, one=one: jax.lax.map(one, (t, p), batch_size=8))
+            tj, pj = jnp.asarray(temps), jnp.asarray(press)
+            k0 = np.asarray(run(tj, pj)[0])
+            med, lo, hi = timed(lambda run=run, tj=tj, pj=pj: run(tj, pj), max(2, repeats // 2))
+            err = np.linalg.norm(k0 - k_hapi_0) / np.linalg.norm(k_hapi_0)
+            rows.append(("CH4, batch of 64 (T,p), per spectrum", "float64" if x64 else "float32",
+                         (med / 64, lo / 64, hi / 64), t_hapi_b, err))
+    return rows
+
+
+def case_physae(hapi, folder, repeats):
+    window = sp.load_physae_yaml(PHYSAE_YAML)
+    k = window.constants
+    hapi_table(hapi, folder, "PHYSAE", physae_par_text(window))
+    with contextlib.redirect_stdout(io.StringIO()):
+        hapi.db_begin(str(folder))
+    ranges = window.ranges_val
+    rng = np.random.default_rng(0)
+    n = 1024
+
+    def draw(name):
+        lo, hi = ranges[name]
+        return rng.uniform(lo, hi, n)
+
+    prm = {name: draw(name) for name in ("sig0", "dsig", "T", "P", "mf_CH4", "mf_H2O",
+                                         "baseline0", "baseline1", "baseline2")}
+    poly = window.poly_frequency["CH4"]
+    rows = []
+    # HAPI one by one: Voigt k for all 13 lines on the same 800-point grid, then the same
+    # transmission arithmetic (HAPI has no Rautian/Dicke profile: a lower bound on its cost).
+    i = np.arange(800.0)
+
+    def hapi_one(j):
+        nu = prm["sig0"][j] + prm["dsig"][j] * i + sum(c * i ** (m + 2) for m, c in enumerate(poly))
+        x = prm["mf_CH4"][j]
+        kk = hapi_voigt(hapi, "PHYSAE", nu, prm["T"][j], prm["P"][j] / k["P0_mbar"],
+                        diluent={"air": 1 - x, "self": x})
+        return np.exp(-kk * x * k["path_length_m"] * 100.0)
+
+    t_each = [timed(lambda j=j: hapi_one(j), 1)[0] for j in range(16)]
+    t_hapi = (statistics.mean(t_each), min(t_each), max(t_each))
+    for x64 in (False, True):
+        with jax.enable_x64(x64):
+            win = sp.load_physae_yaml(PHYSAE_YAML) if x64 else window
+            batch = {name: jnp.asarray(v) for name, v in prm.items()}
+
+            def forward(p, win=win):
+                return sp.physae_forward(
+                    win.lines, sig0=p["sig0"], dsig=p["dsig"], poly_coeffs=poly,
+                    baseline=jnp.stack([p["baseline0"], p["baseline1"], p["baseline2"]]),
+                    temperature=p["T"], p_mbar=p["P"],
+                    mole_fractions={"CH4": p["mf_CH4"], "H2O": p["mf_H2O"]},
+                    path_length_cm=k["path_length_m"] * 100.0, n_points=800,
+                    p0_mbar=k["P0_mbar"], t0=k["T0_K"], l0=k["L0"])[0]
+
+            run = jax.jit(jax.vmap(forward))
+            run(batch)
+            med, lo, hi = timed(lambda run=run, batch=batch: run(batch), repeats)
+            rows.append(("PhysAE window 13 lines x 800 pts, batch 1024, per spectrum",
+                         "float64" if x64 else "float32", (med / n, lo / n, hi / n), t_hapi,
+                         float("nan")))
+    return rows
+
+
+def table(rows):
+    head = ("| case | jaxgeo dtype | jaxgeo s/spectrum (min-max) | HAPI s/spectrum (min-max) "
+            "| ratio jaxgeo/HAPI | speed-up | spectra/s (jaxgeo) | rel. L2 vs HAPI |")
+    lines = [head, "|" + "---|" * 8]
+    for name, dtype, (tj, tjl, tjh), (th, thl, thh), err in rows:
+        err_s = "-" if np.isnan(err) else f"{err:.1e}"
+        lines.append(
+            f"| {name} | {dtype} | {tj:.4g} ({tjl:.3g}-{tjh:.3g}) | {th:.4g} ({thl:.3g}-{thh:.3g}) "
+            f"| {tj / th:.4f} | {th / tj:.1f}x | {1 / tj:.0f} | {err_s} |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-record", action="store_true", help="do not append RESULTS.md")
+    args = parser.parse_args()
+    if not CH4_PAR.is_file() or not PHYSAE_YAML.is_file():
+        raise SystemExit(f"benchmark data not found under {DATA}")
+    device = jax.devices()[0]
+    print(f"device: {device.platform} ({device.device_kind}), {len(jax.devices())} device(s)")
+    hapi = hapi_module()
+    folder = Path(tempfile.mkdtemp(prefix="hapi_bench_"))
+    try:
+        rows = case_ch4(hapi, folder, args.repeats) + case_physae(hapi, folder, args.repeats)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    text = table(rows)
+    print(text)
+    if args.no_record:
+        return
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    section = (
+        f"\n## spectra vs HAPI ({stamp})\n\nMachine: {MACHINE}. Device: {device.platform}.\n"
+        f"Command: `.venv/bin/python benchmarks/spectra_vs_hapi.py --repeats {args.repeats}`\n"
+        "HAPI 1.3 `absorptionCoefficient_Voigt` with TIPS-2021, one spectrum per call; jaxgeo "
+        "after compilation (jit), windowed path for CH4, `physae_forward` (Rautian + line "
+        "mixing) vmapped for PhysAE. HAPI has no Rautian/mixing: its PhysAE time is a Voigt "
+        "lower bound for the same lines and grid.\n\n" + text + "\n"
+    )
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    tmp = RESULTS.with_suffix(".md.tmp")
+    tmp.write_text(old + section)
+    os.replace(tmp, RESULTS)
+    print(f"appended to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
