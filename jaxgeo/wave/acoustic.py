@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgeo.wave import checks
-from jaxgeo.wave.pml import axis_profiles, correct_derivative, strip_profiles
+from jaxgeo.wave.pml import axis_profiles, correct_derivative, pml_velocity, strip_profiles
 from jaxgeo.wave.stencils import (
     first_derivative,
     second_derivative,
@@ -181,7 +181,7 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
     vp_pad = pad_model(vp, widths)
     nzp, nxp = vp_pad.shape
     n_shots, _, nt = source_amplitudes.shape
-    c_max = jax.lax.stop_gradient(jnp.max(vp))
+    c_max = pml_velocity(vp)
     az, bz = axis_profiles(nzp, widths[:2], dz, dt, c_max, freq, dtype)
     ax, bx = axis_profiles(nxp, widths[2:], dx, dt, c_max, freq, dtype)
     daz = first_derivative(jnp.pad(az, h, mode="edge"), 0, order, 1.0 / dz)
@@ -305,7 +305,7 @@ def _acoustic_vd(models, source_amplitudes, source_locations, receiver_locations
     rho_pad = pad_model(rho.astype(dtype), widths)
     nzp, nxp = vp_pad.shape
     n_shots, _, nt = source_amplitudes.shape
-    c_max = jax.lax.stop_gradient(jnp.max(vp))
+    c_max = pml_velocity(vp)
     kdt = rho_pad * vp_pad**2 * dt
     # buoyancy at the velocity nodes: inverse of the arithmetic mean density
     rho_z = jnp.concatenate([rho_pad[1:], rho_pad[-1:]], axis=0)

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 
 from jaxgeo.wave import checks
 from jaxgeo.wave.acoustic import pad_model, pad_widths, resolve_pml_freq, shot_indices
-from jaxgeo.wave.pml import correct_derivative, strip_profiles
+from jaxgeo.wave.pml import correct_derivative, pml_velocity, strip_profiles
 from jaxgeo.wave.stencils import staggered_derivative
 from jaxgeo.wave.timeloop import default_checkpoint_every, run_time_loop
 
@@ -156,7 +156,7 @@ def _elastic(models, source_amplitudes, source_locations, receiver_locations, fr
     else:
         lam2mu_sxx, lam_sxx = lam2mu, lam
 
-    c_max = jax.lax.stop_gradient(jnp.max(vp))
+    c_max = pml_velocity(vp)
     zw, xw = widths[:2], widths[2:]
     prof = {}
     # derivative name -> (axis, shift of its evaluation point)

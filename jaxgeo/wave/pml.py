@@ -10,6 +10,7 @@ variables stay zero in the model interior.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 REFLECTION = 1e-3  # target reflection coefficient of the layer at normal incidence
@@ -88,3 +89,13 @@ def correct_derivative(deriv, psi, a, b, axis: int, widths: tuple[int, int]):
     if hi:
         pieces.append(_take(out_strips, axis, lo, lo + hi))
     return jnp.concatenate(pieces, axis=axis), psi_new
+
+
+def pml_velocity(vp) -> jnp.ndarray:
+    """Velocity that sets the CPML damping: max(vp) rounded up to a multiple of 100 m/s.
+
+    Rounding keeps the absorbing layer fixed under small model updates, so the propagator
+    is a smooth function of the model (gradients match finite differences) and successive
+    inversion iterations use the same boundary. No gradient flows through it.
+    """
+    return jax.lax.stop_gradient(jnp.ceil(jnp.max(vp) / 100.0) * 100.0)
