@@ -29,7 +29,8 @@ def simulate(model: Mapping[str, Array], amplitudes: Array, src: Array, rec: Arr
                   checkpoint_every=s.checkpoint_every)
     if s.equation == "elastic":
         out = wave.elastic(model["vp"], model["vs"], model["rho"], s.spacing, s.dt, amplitudes,
-                           src, rec, source_type=s.elastic_source, **common)
+                           src, rec, source_type=s.elastic_source, pml_freq=s.pml_freq,
+                           **common)
         return jnp.stack([out[c] for c in s.components], axis=1)
     rho = model["rho"] if s.equation == "acoustic_vd" else None
     out = wave.acoustic(model["vp"], s.spacing, s.dt, amplitudes, src, rec, rho=rho,
