@@ -108,21 +108,21 @@ def test_uniform_matches_hapi(x64, shared_data, hapi_db, name):
 
 
 @pytest.mark.parametrize("name", list(CASES))
-@pytest.mark.parametrize("t,p", [(250.0, 0.1), (320.0, 1.0)])
-def test_dense_and_uniform_match_numpy_reference(x64, shared_data, name, t, p):
+def test_dense_and_uniform_match_numpy_reference(x64, shared_data, name):
     start, _ = CASES[name]
     sub_start, n = start + 20.0, 5_000  # a 10 cm^-1 sub-range; all lines contribute wings
     path = shared_data / "spectra" / name
     lines = sp.read_hitran_par(path)
     nu = sub_start + STEP * np.arange(n)
-    ref = numpy_reference(path, nu, t, p)
-    dense = np.asarray(sp.absorption_coefficient(lines, jnp.asarray(nu), t, p))
     grid = sp.UniformGrid(sub_start, STEP, n)
-    sizes = sp.window_sizes(lines, grid, t_min=t, t_max=t, p_max_atm=p)
-    uniform = np.asarray(sp.absorption_coefficient_uniform(lines, grid, t, p, sizes))
-    # Issue bound 1e-6 (exact float64 evaluation of the same formulas).
-    assert rel_l2(dense, ref) <= 1e-6, rel_l2(dense, ref)
-    assert rel_l2(uniform, ref) <= 1e-6, rel_l2(uniform, ref)
+    sizes = sp.window_sizes(lines, grid, t_min=250.0, t_max=320.0, p_max_atm=1.0)
+    for t, p in [(250.0, 0.1), (320.0, 1.0)]:
+        ref = numpy_reference(path, nu, t, p)
+        dense = np.asarray(sp.absorption_coefficient(lines, jnp.asarray(nu), t, p))
+        uniform = np.asarray(sp.absorption_coefficient_uniform(lines, grid, t, p, sizes))
+        # Issue bound 1e-6 (exact float64 evaluation of the same formulas).
+        assert rel_l2(dense, ref) <= 1e-6, (t, p, rel_l2(dense, ref))
+        assert rel_l2(uniform, ref) <= 1e-6, (t, p, rel_l2(uniform, ref))
 
 
 def test_float32_uniform_close_to_float64(shared_data):
@@ -130,7 +130,7 @@ def test_float32_uniform_close_to_float64(shared_data):
     # small numbers, so float32 keeps ~1e-6 cm^-1 detuning accuracy at 5000 cm^-1.
     name = "hitran_CH4_4975_5050.par"
     path = shared_data / "spectra" / name
-    grid = sp.UniformGrid(4995.0, STEP, 5_000)
+    grid = sp.UniformGrid(4995.0, STEP, 2_000)
     lines32 = sp.read_hitran_par(path)
     sizes = sp.window_sizes(lines32, grid, t_min=296.0, t_max=296.0, p_max_atm=1.0)
     k32 = np.asarray(sp.absorption_coefficient_uniform(lines32, grid, 296.0, 1.0, sizes))

@@ -119,10 +119,10 @@ def test_ch4_feature_position_and_depth(x64, doc):
     # refine on a 1e-5 cm^-1 grid around the sampled minimum (same physics, sp.transmission)
     fine = jnp.linspace(nu[i] - 0.003, nu[i] + 0.003, 601)
     k = window.constants
-    t_fine = sp.transmission(
-        window.lines, fine, 307.65, 500.0 / k["P0_mbar"], {"CH4": 10e-6, "H2O": prm["x_H2O"]},
+    t_fine = jax.jit(lambda nu: sp.transmission(
+        window.lines, nu, 307.65, 500.0 / k["P0_mbar"], {"CH4": 10e-6, "H2O": prm["x_H2O"]},
         k["path_length_m"] * 100.0, total_density=sp.loschmidt_density(307.65, 500.0),
-        profile="rautian", line_mixing=True, wing=None)
+        profile="rautian", line_mixing=True, wing=None))(fine)
     j = int(np.argmin(np.asarray(t_fine)))
     nu_min, t_min = float(fine[j]), float(t_fine[j])
     print(f"minimum transmission {t_min:.4f} at {nu_min:.4f} cm^-1 (grid: {float(y[i]):.4f})")
@@ -172,7 +172,7 @@ def _corner_params(ranges):
     return np.asarray(out)
 
 
-@pytest.mark.parametrize("use_x64", [False, True])
+@pytest.mark.parametrize("use_x64", [False])  # float32 (default, riskiest); f64: other tests
 def test_no_nan_over_training_ranges(doc, use_x64):
     path, _ = doc
     # PhysAE's forward model (and ours) uses the yaml constants; physae_forward defaults match

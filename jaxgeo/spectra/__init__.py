@@ -37,6 +37,20 @@ from jaxgeo.spectra.lineshapes import (
     rautian,
     voigt,
 )
+from jaxgeo.spectra.noise import (
+    NoiseProfile,
+    additive_gaussian,
+    apply_noise,
+    baseline_drift,
+    clip,
+    etalon,
+    flicker,
+    fringe_pattern,
+    glitches,
+    multiplicative_gaussian,
+    shot,
+    spikes,
+)
 from jaxgeo.spectra.observation import (
     frequency_grid,
     frequency_offsets,
@@ -67,8 +81,10 @@ from jaxgeo.spectra.physics import (
 
 __all__ = [
     "HITRAN_PAR_FIELDS", "PHYSAE_FIELDS", "PROFILES", "LineList", "LineListFormatError",
-    "LineState", "PartitionFunction", "PhysAEWindow", "UniformGrid", "WindowSizes",
-    "absorption_coefficient", "absorption_coefficient_uniform", "complex_profile",
+    "LineState", "NoiseProfile", "PartitionFunction", "PhysAEWindow", "UniformGrid", "WindowSizes",
+    "absorption_coefficient", "absorption_coefficient_uniform", "additive_gaussian",
+    "apply_noise", "baseline_drift", "clip", "complex_profile", "etalon", "flicker",
+    "fringe_pattern", "glitches", "multiplicative_gaussian", "shot", "spikes",
     "concatenate", "dicke_frequency", "doppler", "doppler_hwhm", "faddeeva",
     "faddeeva_asymptotic", "frequency_grid", "frequency_offsets", "isotopologue_abundance",
     "isotopologue_mass", "line_intensity", "line_mixing_y", "line_state", "load_physae_yaml",
