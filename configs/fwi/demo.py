@@ -34,7 +34,7 @@ def get_config():
     config.boundary.pml_width = 10
     config.multiscale.bands = [4.0, "all"]
     config.training.epochs = 2
-    config.training.step_per_epoch = 6
+    config.training.step_per_epoch = 5
     config.training.num_batches = 1
     config.optim.name = "adam"
     config.optim.lr = {"vp": 25.0}
