@@ -28,6 +28,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.dt = 0.002
     c.nt = 1000
     c.order = 8                          # spatial FD order (elastic uses 4)
+    c.elastic_source = "explosion"       # elastic source: explosion | fz | fx
     c.seed = 0
     c.resume = False
     c.save_path = "runs/fwi"
@@ -50,6 +51,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.procedural.anomaly_center = (20.0, 40.0)   # (z, x) cells
     c.model.procedural.anomaly_radius = 6.0            # Gaussian sigma, cells
     c.model.seabed = ""                  # .npy mask (0 water, 1 below) for --grad-cut
+    c.model.downsample = 1               # keep every k-th cell of loaded files (dx scales by k)
 
     c.geometry = ml_collections.ConfigDict()
     c.geometry.sources = ""              # optional .npy [n_shots, n_src, 2] (z, x) cells
@@ -197,6 +199,9 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     orders = (4,) if config.equation == "elastic" else (2, 4, 6, 8)
     check_choice(config, "order", orders)
     check_choice(config, "model.source", ("files", "procedural"))
+    check_choice(config, "elastic_source", ("explosion", "fz", "fx"))
+    check_type(config, "model.downsample", int)
+    check_positive(config, "model.downsample")
     check_choice(config, "geometry.spread", ("fixed", "moving"))
     check_choice(config, "wavelet.kind", ("ricker", "file"))
     check_choice(config, "optim.name", OPTIMIZERS)

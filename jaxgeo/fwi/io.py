@@ -35,8 +35,9 @@ def save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
 
 
 def load_model_file(path: str | os.PathLike, name: str,
-                    shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Load a 2D model ``[nz, nx]`` from ``.npy``; errors name the file and what is wrong."""
+                    shape: tuple[int, int] | None = None, downsample: int = 1) -> np.ndarray:
+    """Load a 2D model ``[nz, nx]`` from ``.npy`` (every ``downsample``-th cell); errors name
+    the file and what is wrong."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{name} model file {str(path)!r} does not exist; set "
@@ -44,6 +45,7 @@ def load_model_file(path: str | os.PathLike, name: str,
     model = np.load(path)
     if model.ndim != 2:
         raise ValueError(f"{name} model in {path} has shape {model.shape}; expected [nz, nx]")
+    model = model[::downsample, ::downsample]
     if shape is not None and model.shape != tuple(shape):
         raise ValueError(f"{name} model in {path} has shape {model.shape} but the grid is "
                          f"{tuple(shape)}; all models must share one grid")

@@ -80,13 +80,14 @@ def procedural_models(config) -> tuple[dict, dict]:
 
 def _file_models(config, params, need_true: bool) -> tuple[dict | None, dict]:
     true, init, shape = {}, {}, None
+    k = int(config.model.downsample)
     for p in params:
         tpath, ipath = config.model.true.get(p, ""), config.model.init.get(p, "")
         if tpath:
-            true[p] = io.load_model_file(tpath, f"true {p}", shape)
+            true[p] = io.load_model_file(tpath, f"true {p}", shape, k)
             shape = true[p].shape
         if ipath:
-            init[p] = io.load_model_file(ipath, f"initial {p}", shape)
+            init[p] = io.load_model_file(ipath, f"initial {p}", shape, k)
             shape = init[p].shape
     for p in params:
         if p not in init:
@@ -158,10 +159,13 @@ def build_problem(config, *, need_true: bool = False) -> Problem:
         if m.shape != shape:
             raise ValueError(f"model {name} has shape {m.shape} but vp has {shape}")
     spacing = checks.grid_spacing(config.dx)
+    if config.model.source == "files" and int(config.model.downsample) > 1:
+        spacing = tuple(h * int(config.model.downsample) for h in spacing)
     src, rec = _geometry(config, shape)
     seabed = None
     if config.model.seabed:
-        seabed = io.load_model_file(config.model.seabed, "seabed mask", shape)
+        seabed = io.load_model_file(config.model.seabed, "seabed mask", shape,
+                                    int(config.model.downsample))
     bounds = {p: tuple(config.model.bounds.get(p, (None, None))) for p in config.model.invert}
     vmax = max(float(np.max(init["vp"])), float(np.max(true["vp"])) if true else 0.0)
     hi = bounds.get("vp", (None, None))[1]
@@ -177,7 +181,7 @@ def build_problem(config, *, need_true: bool = False) -> Problem:
         pml_width=int(config.boundary.pml_width), free_surface=bool(config.boundary.free_surface),
         pml_freq=float(config.wavelet.freq),
         components=tuple(config.data.components) if config.equation == "elastic" else ("p",),
-        elastic_source=str(config.get("elastic_source", "explosion")))
+        elastic_source=str(config.elastic_source))
     return Problem(settings=settings, nt=int(config.nt), init_model=init, true_model=true,
                    source_locations=src, receiver_locations=rec, wavelet=_wavelet(config),
                    seabed=seabed, invert=tuple(config.model.invert), bounds=bounds)
