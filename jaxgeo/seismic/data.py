@@ -66,9 +66,14 @@ def load_dataset(name_or_path: str | Path, sampling_rate: float | None = 100, *,
 
     key = str(name_or_path)
     if key.lower() == "synthetic":
-        from jaxgeo.seismic.synthetic import SyntheticConfig, write_synthetic_dataset
+        from jaxgeo.seismic.synthetic import (
+            GENERATOR_VERSION,
+            SyntheticConfig,
+            write_synthetic_dataset,
+        )
 
-        folder = Path(cache_dir or default_cache_dir()) / f"synthetic_n{synthetic_traces}_s{seed}"
+        folder = Path(cache_dir or default_cache_dir()) / (
+            f"synthetic_v{GENERATOR_VERSION}_n{synthetic_traces}_s{seed}")
         if not _is_seisbench_folder(folder):
             folder.parent.mkdir(parents=True, exist_ok=True)
             write_synthetic_dataset(folder, SyntheticConfig(n_traces=synthetic_traces, seed=seed),

@@ -11,7 +11,7 @@ Each trace is a 3-component (Z, N, E) record at ``sampling_rate`` Hz:
 * S peak amplitudes follow the Hutton & Boore (1987) local-magnitude relation
   ``log10 A = ML - 1.11 log10(R/100) - 0.00189 (R - 100) - 3`` (A in mm Wood-Anderson, R
   hypocentral km), P peaks a random factor 2-5 smaller;
-* coloured background noise scaled to a per-trace SNR (dB, peak signal over noise std);
+* coloured background noise scaled to a per-trace SNR (dB, P-wave peak over noise std);
 * a fraction of noise-only traces (no picks, no magnitude).
 
 Metadata columns follow SeisBench naming (``trace_P_arrival_sample`` etc.). The writer is
@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+# Bump when the generated waveforms change: cached 'synthetic' datasets are keyed by it.
+GENERATOR_VERSION = 2
 
 # (top depth km, vp km/s); Vs = Vp / sqrt(3). A generic continental crust over mantle.
 DEFAULT_LAYERS: tuple[tuple[float, float], ...] = ((0.0, 5.0), (4.0, 5.8), (15.0, 6.5),
@@ -47,7 +50,7 @@ class SyntheticConfig:
     distance_km: tuple[float, float] = (5.0, 100.0)
     depth_km: tuple[float, float] = (2.0, 25.0)
     magnitude: tuple[float, float] = (0.5, 4.0)
-    snr_db: tuple[float, float] = (5.0, 40.0)
+    snr_db: tuple[float, float] = (8.0, 40.0)  # P peak over noise std
     p_start_seconds: tuple[float, float] = (3.0, 12.0)  # time of the P onset in the trace
     layers: tuple[tuple[float, float], ...] = DEFAULT_LAYERS
     stations: tuple[str, ...] = field(default=("SYN01", "SYN02", "SYN03", "SYN04", "SYN05"))
@@ -210,7 +213,7 @@ def make_trace(rng, cfg: SyntheticConfig, noise_only: bool):
     s_wave = _phase(rng, n, s_sample, cfg.sampling_rate, rng.uniform(3.0, 7.0),
                     rng.uniform(0.08, 0.3), coda, (0.4, 1.0, 0.9))
     signal = p_amp * p_wave + s_amp * s_wave
-    noise_std = s_amp / 10 ** (snr_db / 20)
+    noise_std = p_amp / 10 ** (snr_db / 20)  # SNR of the P arrival, as in SeisBench metadata
     wave = signal + noise_std * noise
     meta.update(trace_category="earthquake_local", trace_P_arrival_sample=p_sample,
                 trace_S_arrival_sample=s_sample, source_magnitude=round(ml, 3),

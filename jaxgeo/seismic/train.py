@@ -81,12 +81,14 @@ def init_variables(module: PhaseNet, seed: int) -> dict:
     return module.init(jax.random.PRNGKey(seed), x)
 
 
-def create_state(module: PhaseNet, lr: float, seed: int):
+def create_state(module: PhaseNet, lr: float, seed: int, decay_steps: int = 0):
+    """Adam at ``lr``; with ``decay_steps > 0`` the rate follows a cosine decay to 5 % of it."""
     from jaxgeo.core.train import TrainState
 
     variables = init_variables(module, seed)
+    rate = optax.cosine_decay_schedule(lr, decay_steps, alpha=0.05) if decay_steps > 0 else lr
     return TrainState.create(apply_fn=module.apply, params=variables["params"],
-                             tx=optax.adam(lr), rng=jax.random.PRNGKey(seed + 1),
+                             tx=optax.adam(rate), rng=jax.random.PRNGKey(seed + 1),
                              batch_stats=variables.get("batch_stats", {}))
 
 
@@ -208,7 +210,7 @@ def train_phase(config, dataset=None):
                               sigma=float(d.sigma), seed=int(t.seed) + 1, epochs=1,
                               drop_last=False, prefetch=int(d.prefetch))
     module = build_model(config)
-    state = create_state(module, float(t.lr), int(t.seed))
+    state = create_state(module, float(t.lr), int(t.seed), int(t.lr_decay_steps))
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out)
     history: list[dict] = []
@@ -276,7 +278,8 @@ def load_trained(config):
         if ckpt.latest_step() is None:
             raise FileNotFoundError(f"no complete checkpoint in {out / 'checkpoints'}")
         check_model_flags(ckpt.stored_config(), config)
-        template = _state_tree(create_state(module, float(config.train.lr), 0))
+        template = _state_tree(create_state(module, float(config.train.lr), 0,
+                                            int(config.train.lr_decay_steps)))
         restored = ckpt.restore(template)
     finally:
         ckpt.close()
@@ -352,7 +355,8 @@ def default_config() -> ml_collections.ConfigDict:
         dataset="synthetic", sampling_rate=100.0, synthetic_traces=3000, seed=0, sigma=20.0,
         prefetch=4, cache_dir=""))
     c.train = ml_collections.ConfigDict(dict(
-        epochs=5, batch_size=32, lr=1e-3, seed=0, max_steps_per_epoch=0, max_eval_batches=0,
+        epochs=5, batch_size=32, lr=1e-3, lr_decay_steps=0, seed=0, max_steps_per_epoch=0,
+        max_eval_batches=0,
         keep_checkpoints=3, resume=False))
     c.eval = ml_collections.ConfigDict(dict(
         split="test", threshold=0.3, tolerance_s=0.1, seed=123, max_batches=0))

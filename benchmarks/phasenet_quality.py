@@ -1,0 +1,115 @@
+"""PhaseNet pick quality on the synthetic SeisBench-format dataset (not run in CI).
+
+Trains jaxgeo's PhaseNet with ``train_phase`` on the synthetic train split and evaluates on the
+test split: task 1 ROC-AUC, task 2 MCC, task 3 residuals and pick precision/recall/F1 within
+0.1 s. Goal: P F1 >= 0.95, S F1 >= 0.85. Appends a section to benchmarks/RESULTS.md.
+
+    python benchmarks/phasenet_quality.py [--steps 1200] [--batch 32] [--lr 5e-3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import jax  # noqa: E402
+
+from jaxgeo.seismic.data import load_dataset  # noqa: E402
+from jaxgeo.seismic.train import (  # noqa: E402
+    build_model,
+    default_config,
+    evaluate,
+    init_variables,
+    load_trained,
+    train_phase,
+)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--traces", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=5e-3)
+    ap.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    args = ap.parse_args()
+
+    run_dir = Path(tempfile.mkdtemp(prefix="phasenet_quality_"))
+    c = default_config()
+    c.model_path = str(run_dir)
+    c.data.synthetic_traces = args.traces
+    c.data.cache_dir = str(Path(tempfile.gettempdir()) / "jaxgeo_cache")
+    c.train.batch_size = args.batch
+    c.train.lr = args.lr
+    c.train.epochs = args.epochs
+    c.train.max_steps_per_epoch = args.steps // args.epochs
+    c.train.lr_decay_steps = args.steps
+    c.train.max_eval_batches = 4
+    print(f"device: {jax.devices()[0].device_kind} x{jax.device_count()}  ({os.cpu_count()} cores)")
+    t0 = time.perf_counter()
+    dataset = load_dataset("synthetic", synthetic_traces=args.traces, seed=0,
+                           cache_dir=c.data.cache_dir)
+    t_data = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _, history = train_phase(c, dataset)
+    t_train = time.perf_counter() - t0
+
+    module, variables = load_trained(c)
+    rows = []
+    for threshold in (0.3, 0.5):
+        c.eval.threshold = threshold
+        metrics, _ = evaluate(module, variables, dataset, c, "test")
+        rows.append(("trained", threshold, metrics))
+    c.eval.threshold = 0.3
+    untrained, _ = evaluate(build_model(c), init_variables(build_model(c), 0), dataset, c, "test")
+    rows.append(("untrained", 0.3, untrained))
+
+    header = ("| model | threshold | task1 AUC | task2 MCC | P res mean/RMS/MAE (s) | "
+              "S res mean/RMS/MAE (s) | P prec/rec/F1 | S prec/rec/F1 |")
+    lines = [header, "|" + "---|" * 8]
+    for name, thr, m in rows:
+        p3, s3, pp, sp = m["task3_P"], m["task3_S"], m["picks_P"], m["picks_S"]
+        lines.append(
+            f"| {name} | {thr} | {m['task1_auc']:.3f} | {m['task2_mcc']:.3f} | "
+            f"{p3['mean']:+.3f}/{p3['rms']:.3f}/{p3['mae']:.3f} | "
+            f"{s3['mean']:+.3f}/{s3['rms']:.3f}/{s3['mae']:.3f} | "
+            f"{pp['precision']:.3f}/{pp['recall']:.3f}/{pp['f1']:.3f} | "
+            f"{sp['precision']:.3f}/{sp['recall']:.3f}/{sp['f1']:.3f} |")
+    table = "\n".join(lines)
+    best = rows[0][2]
+    verdict = (f"P F1 {best['picks_P']['f1']:.3f} (goal >= 0.95), "
+               f"S F1 {best['picks_S']['f1']:.3f} (goal >= 0.85) at threshold 0.3, "
+               f"tolerance 0.1 s, {best['n_windows']} test windows")
+    print(table)
+    print(verdict)
+    print(f"data {t_data:.0f} s, training {t_train:.0f} s, history: "
+          + json.dumps([(h['epoch'], round(h['train_loss'], 4), round(h['dev_loss'], 4))
+                        for h in history]))
+    if not args.no_record:
+        cmd = "python benchmarks/phasenet_quality.py " + " ".join(sys.argv[1:])
+        section = (
+            f"\n## PhaseNet pick quality on synthetic data (jaxgeo.seismic) — "
+            f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC\n\n"
+            "Machine: 2 CPU cores, no GPU (shared with other jobs during measurement)\n\n"
+            f"Command: `{cmd.strip()}`\n\n"
+            f"Synthetic dataset {args.traces} traces (seed 0), {args.steps} Adam steps, batch "
+            f"{args.batch}, lr {args.lr} cosine-decayed; training took {t_train:.0f} s.\n\n"
+            f"{table}\n\n{verdict}\n"
+        )
+        results = ROOT / "benchmarks" / "RESULTS.md"
+        with open(results, "a") as fh:
+            fh.write(section)
+
+
+if __name__ == "__main__":
+    main()
