@@ -170,18 +170,22 @@ def case_physae(hapi, folder, repeats):
         with jax.enable_x64(x64):
             win = sp.load_physae_yaml(PHYSAE_YAML) if x64 else window
             batch = {name: jnp.asarray(v) for name, v in prm.items()}
+            # exact Faddeeva within +-core samples of each line (NaN if ever too small)
+            core = sp.core_points_for(win.all_lines(), min_step=0.0012, t_max=330.0,
+                                      p_max_atm=0.8)
 
-            def forward(p, win=win):
+            def forward(p, win=win, core=core):
                 return sp.physae_forward(
                     win.lines, sig0=p["sig0"], dsig=p["dsig"], poly_coeffs=poly,
                     baseline=jnp.stack([p["baseline0"], p["baseline1"], p["baseline2"]]),
                     temperature=p["T"], p_mbar=p["P"],
                     mole_fractions={"CH4": p["mf_CH4"], "H2O": p["mf_H2O"]},
                     path_length_cm=k["path_length_m"] * 100.0, n_points=800,
-                    p0_mbar=k["P0_mbar"], t0=k["T0_K"], l0=k["L0"])[0]
+                    p0_mbar=k["P0_mbar"], t0=k["T0_K"], l0=k["L0"], core_points=core)[0]
 
             run = jax.jit(jax.vmap(forward))
-            run(batch)
+            if not np.all(np.isfinite(np.asarray(run(batch)))):
+                raise RuntimeError("PhysAE batch has NaN: core window too small")
             med, lo, hi = timed(lambda run=run, batch=batch: run(batch), repeats)
             rows.append(("PhysAE window 13 lines x 800 pts, batch 1024, per spectrum",
                          "float64" if x64 else "float32", (med / n, lo / n, hi / n), t_hapi,

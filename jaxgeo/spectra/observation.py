@@ -71,6 +71,7 @@ def optical_depth(
     wing: float | None = 50.0,
     line_chunk: int = 64,
     nu_origin=None,
+    core_points: int | None = None,
 ):
     """tau(nu) = sum_mol x_mol * n_tot * L * sum_lines S K; (N,).
 
@@ -97,7 +98,8 @@ def optical_depth(
         states.append(replace(state, strength=state.strength * scale))
     # One evaluation for all molecules (one Faddeeva call in the compiled program).
     joined = jax.tree.map(lambda *a: jnp.concatenate(a), *states)
-    return spectrum_from_state(joined, nu, line_chunk=line_chunk, nu_origin=nu_origin)
+    return spectrum_from_state(joined, nu, line_chunk=line_chunk, nu_origin=nu_origin,
+                               core_points=core_points)
 
 
 def transmission(
@@ -128,6 +130,7 @@ def physae_forward(
     n_points: int,
     line_mixing: bool = True,
     wing: float | None = None,
+    core_points: int | None = None,
     p0_mbar: float = ATM_MBAR,
     t0: float = T_STP_K,
     l0: float = LOSCHMIDT_CM3,
@@ -143,29 +146,34 @@ def physae_forward(
         wing: line cut-off in half widths; None (default, as PhysAE) evaluates every line on
             every point, which keeps the spectrum smooth in T, P and x (a cut-off edge
             crossing a grid point is a jump).
+        core_points: static; if given, the fast split evaluation (exact Faddeeva only
+            within +-core_points samples of each line, NaN if that misses the core; see
+            ``jaxgeo.spectra.core_points_for``). None: full Faddeeva everywhere.
     Returns:
         (y, nu): (N,) observed transmission times baseline, and the (N,) grid in cm^-1.
     """
     return _physae_forward_jit(
         lines_by_molecule, sig0, dsig, baseline, temperature, p_mbar, mole_fractions,
         path_length_cm, poly_coeffs=tuple(float(c) for c in poly_coeffs), n_points=n_points,
-        line_mixing=line_mixing, wing=wing, p0_mbar=p0_mbar, t0=t0, l0=l0,
+        line_mixing=line_mixing, wing=wing, core_points=core_points, p0_mbar=p0_mbar, t0=t0,
+        l0=l0,
     )
 
 
 @functools.partial(
     jax.jit,
-    static_argnames=("poly_coeffs", "n_points", "line_mixing", "wing", "p0_mbar", "t0", "l0"),
+    static_argnames=("poly_coeffs", "n_points", "line_mixing", "wing", "core_points", "p0_mbar",
+                     "t0", "l0"),
 )
 def _physae_forward_jit(lines_by_molecule, sig0, dsig, baseline, temperature, p_mbar,
                         mole_fractions, path_length_cm, *, poly_coeffs, n_points, line_mixing,
-                        wing, p0_mbar, t0, l0):
+                        wing, core_points, p0_mbar, t0, l0):
     offsets = frequency_offsets(dsig, poly_coeffs, n_points)
     p_atm = p_mbar / p0_mbar
     n_tot = loschmidt_density(temperature, p_mbar, p0_mbar=p0_mbar, t0=t0, l0=l0)
     t = transmission(
         lines_by_molecule, offsets, temperature, p_atm, mole_fractions, path_length_cm,
         total_density=n_tot, profile="rautian", line_mixing=line_mixing, nu_origin=sig0,
-        wing=wing,
+        wing=wing, core_points=core_points,
     )
     return t * polynomial_baseline(baseline, n_points), sig0 + offsets
