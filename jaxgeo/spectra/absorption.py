@@ -311,16 +311,22 @@ def _wing_profile(dnu, gamma_d, gamma_l, nu_vc, y_mixing, *, dicke: bool, mixing
     inv = 1.0 / r2s
     ur, ui = a * inv, -b * inv
     vr, vi = ur * ur - ui * ui, 2.0 * ur * ui
-    sr, si = 29.53125, 0.0
-    for c in (6.5625, 1.875, 0.75, 0.5, 1.0):
+    # Series coefficients (2k-1)!!/2^k. float64: 6 terms (error < 3e-9 at |z| = 8);
+    # float32: 4 terms (error 105/(16 |z|^8) < 4e-7, below float32 effects on the sum).
+    if a.dtype == jnp.float32:
+        lead, rest = 1.875, (0.75, 0.5, 1.0)
+    else:
+        lead, rest = 29.53125, (6.5625, 1.875, 0.75, 0.5, 1.0)
+    sr, si = lead, 0.0
+    for c in rest:  # Horner in v = 1/z^2
         sr, si = c + vr * sr - vi * si, vr * si + vi * sr
     wr = -(ur * si + ui * sr) / SQRT_PI
     wi = (ur * sr - ui * si) / SQRT_PI
     if dicke:
         zeta = SQRT_PI * s * nu_vc
         dr, di = 1.0 - zeta * wr, -zeta * wi
-        d2 = dr * dr + di * di
-        wr, wi = (wr * dr + wi * di) / d2, (wi * dr - wr * di) / d2
+        inv_d2 = 1.0 / (dr * dr + di * di)
+        wr, wi = (wr * dr + wi * di) * inv_d2, (wi * dr - wr * di) * inv_d2
     value = wr + y_mixing * wi if mixing else wr
     return s / SQRT_PI * value, r2
 
