@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,8 @@ class InversionResult:
     history: np.ndarray          # [n_bands, epochs, step_per_epoch] loss per update
     model_error: list[float]     # RMS error of the first inverted parameter after each epoch
     save_path: Path | None
+    snapshots: list = dataclasses.field(default_factory=list)   # first parameter per epoch
+    step_times: list = dataclasses.field(default_factory=list)  # wall s per update
 
 
 # ----------------------------------------------------------------------- forward
@@ -169,7 +172,7 @@ def _minibatches(n_shots: int, num_batches: int, seed: int, band: int, epoch: in
 
 def invert(config, *, coding: bool = False, observed: np.ndarray | None = None,
            problem: Problem | None = None, write: bool = True,
-           stop_after_epochs: int | None = None) -> InversionResult:
+           stop_after_epochs: int | None = None, timings: bool = False) -> InversionResult:
     """Run an inversion. ``observed`` (``[n_shots, n_comp, n_rec, nt]``) overrides the
     HDF5 file. ``stop_after_epochs`` stops early (to simulate a killed run in tests).
 
@@ -250,7 +253,9 @@ def invert(config, *, coding: bool = False, observed: np.ndarray | None = None,
     history = np.asarray(state["history"]).copy()
     key = jax.random.key(int(config.seed))
     amps_all = problem.source_amplitudes()
-    epochs_done = 0
+    epochs_done, stopped = 0, False
+    snapshots: list = []
+    step_times: list = []
 
     for band in range(start[0], len(bands)):
         sos = sos_list[band]
@@ -265,7 +270,8 @@ def invert(config, *, coding: bool = False, observed: np.ndarray | None = None,
         if band == start[0] and start[1] > 0:
             opt_state = jax.device_put(state["opt_state"], rep)
         else:
-            opt_state = _init_opt_state(config, tx, params)
+            # committed and replicated like the step's outputs, so the step compiles once
+            opt_state = jax.device_put(_init_opt_state(config, tx, params), rep)
         step = _make_step(config, problem, mesh, syn_sos, tx)
         log.info("band %d/%d (%s): %d epochs x %d updates", band + 1, len(bands), bands[band],
                  epochs, steps)
@@ -275,6 +281,7 @@ def invert(config, *, coding: bool = False, observed: np.ndarray | None = None,
                                    int(config.seed), band, epoch)
             bar = progress(range(steps), desc=f"F{band}E{epoch}")
             for k in bar:
+                t_start = time.perf_counter()
                 if coding:
                     batch = _coded_batch(config, problem, amps_band, obs_band, key, band,
                                          epoch, k, n_dev)
@@ -289,11 +296,14 @@ def invert(config, *, coding: bool = False, observed: np.ndarray | None = None,
                     raise NonFiniteLossError(f"loss is {loss} at band {band} epoch {epoch} "
                                              f"update {k}; lower the learning rate or dt")
                 history[band, epoch, k] = loss
+                if timings:
+                    step_times.append(time.perf_counter() - t_start)
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(loss=f"{loss:.4g}")
             host = gather(params)
             err = _rms(host[first], true[first]) if true is not None else float("nan")
             errors.append(err)
+            snapshots.append(host[first])
             log.info("band %d epoch %d: loss %.5g, %s RMS error %.2f", band, epoch,
                      history[band, epoch, -1], first, err)
             if write:
@@ -306,10 +316,16 @@ def invert(config, *, coding: bool = False, observed: np.ndarray | None = None,
                 ckpt.wait()
             epochs_done += 1
             if stop_after_epochs is not None and epochs_done >= stop_after_epochs:
-                return _finish(config, problem, out, writer, ckpt, gather(params), history,
-                               errors, observed, mesh, final=False)
-    return _finish(config, problem, out, writer, ckpt, gather(params), history, errors,
-                   observed, mesh, final=True)
+                stopped = True
+                break
+        else:
+            continue
+        break
+    final = not stopped
+    result = _finish(config, problem, out, writer, ckpt, gather(params), history, errors,
+                     observed, mesh, final=final)
+    result.snapshots, result.step_times = snapshots, step_times
+    return result
 
 
 def _coded_batch(config, problem, amps, obs, key, band, epoch, k, n_dev):

@@ -1,0 +1,132 @@
+"""Benchmark (not in CI): acoustic FWI of a downsampled Marmousi from linear_vp.npy.
+
+Reports model RMS error and SSIM vs updates and wall time per update for per-shot
+inversion (all shots every update) and for source-encoded inversion (codingfwi: one super
+shot of `batchsize` encoded shots per update), the speed-up of codingfwi per update (goal
+>= 0.7 x batchsize), and the final errors of both. Appends a section to RESULTS.md.
+
+    .venv/bin/python benchmarks/fwi_marmousi.py [--updates 8] [--batchsize 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy import ndimage  # noqa: E402
+
+from jaxgeo.fwi import workflow  # noqa: E402
+from jaxgeo.fwi.config import default_config  # noqa: E402
+from jaxgeo.fwi.setup import build_problem  # noqa: E402
+from jaxgeo.fwi.simulate import forward_all, make_mesh  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "marmousi"
+
+
+def ssim(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> float:
+    """Mean structural similarity (Wang et al. 2004; Gaussian window, K1=0.01, K2=0.03)."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    rng = max(a.max(), b.max()) - min(a.min(), b.min())
+    c1, c2 = (0.01 * rng) ** 2, (0.03 * rng) ** 2
+    f = lambda x: ndimage.gaussian_filter(x, sigma)
+    ma, mb = f(a), f(b)
+    va, vb, cab = f(a * a) - ma**2, f(b * b) - mb**2, f(a * b) - ma * mb
+    s = ((2 * ma * mb + c1) * (2 * cab + c2)) / ((ma**2 + mb**2 + c1) * (va + vb + c2))
+    return float(s.mean())
+
+
+def make_config(updates: int, batchsize: int, out: Path):
+    c = default_config()
+    c.equation, c.dx, c.dt, c.nt, c.order = "acoustic", 20.0, 0.005, 600, 8
+    c.model.source, c.model.downsample = "files", 3            # 58 x 187 cells of 60 m
+    c.model.true = {"vp": str(DATA / "true_vp.npy")}
+    c.model.init = {"vp": str(DATA / "linear_vp.npy")}
+    c.model.seabed = str(DATA / "seabed.npy")
+    c.model.bounds.vp = (1500.0, 5500.0)
+    g = c.geometry
+    g.src_first, g.src_last, g.src_step, g.src_depth = 17, 170, 10, 1   # 16 shots
+    g.rec_first, g.rec_last, g.rec_step, g.rec_depth = 17, 170, 1, 1
+    c.wavelet.freq, c.wavelet.delay = 4.0, 0.35
+    c.boundary.pml_width = 15
+    c.grad.cut = True
+    c.training.epochs, c.training.step_per_epoch, c.training.num_batches = updates, 1, 1
+    c.optim.name, c.optim.lr = "sd", {"vp": 40.0}
+    c.encoding.batchsize = batchsize
+    c.devices.num_devices = 1
+    c.log.tensorboard = c.log.figures = False
+    c.save_path, c.data.observed = str(out), str(out / "observed.h5")
+    return c
+
+
+def run(config, problem, observed, coding):
+    t0 = time.perf_counter()
+    res = workflow.invert(config, coding=coding, observed=observed, problem=problem,
+                          write=False, timings=True)
+    total = time.perf_counter() - t0
+    return res, total
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--updates", type=int, default=8)
+    ap.add_argument("--batchsize", type=int, default=8)
+    args = ap.parse_args()
+    if not DATA.is_dir():
+        print(f"Marmousi files not found in {DATA}")
+        return 1
+    config = make_config(args.updates, args.batchsize, Path("/tmp/jaxgeo_fwi_bench"))
+    problem = build_problem(config, need_true=True)
+    observed = forward_all(problem.true_model, problem.source_amplitudes(),
+                           problem.source_locations, problem.receiver_locations,
+                           problem.settings, make_mesh(1))
+    true = problem.true_model["vp"]
+    rows = {}
+    n_shots = problem.n_shots
+    for label, coding in ((f"per-shot ({args.batchsize} shots simulated/update)", False),
+                          (f"codingfwi (1 super shot of {args.batchsize})", True)):
+        # same number of shots per update: per-shot uses minibatches of `batchsize` shots
+        config.training.num_batches = 1 if coding else n_shots // args.batchsize
+        res, _ = run(config, problem, observed, coding)
+        step_times = np.asarray(res.step_times[1:])   # first update includes compilation
+        rows[label] = dict(err=res.model_error, ssim=[ssim(m, true) for m in res.snapshots],
+                           t=float(np.median(step_times)), spread=(float(step_times.min()),
+                                                                  float(step_times.max())))
+    e0 = float(np.sqrt(np.mean((problem.init_model["vp"] - true) ** 2)))
+    s0 = ssim(problem.init_model["vp"], true)
+    lines = [f"device: {jax.devices()[0].platform} ({len(jax.devices())} visible); grid "
+             f"{problem.shape}, 60 m, nt={problem.nt}, order 8, 16 shots, sd lr 40 m/s, "
+             f"{args.updates} updates; initial RMS {e0:.1f} m/s, SSIM {s0:.3f}",
+             "| run | s/update (median, min-max) | final RMS (m/s) | final SSIM | RMS by update |",
+             "|---|---|---|---|---|"]
+    for label, r in rows.items():
+        lines.append(f"| {label} | {r['t']:.2f} ({r['spread'][0]:.2f}-{r['spread'][1]:.2f}) "
+                     f"| {r['err'][-1]:.1f} | {r['ssim'][-1]:.3f} | "
+                     f"{', '.join(f'{e:.0f}' for e in r['err'])} |")
+    (a, ra), (b, rb) = rows.items()
+    speedup = ra["t"] / rb["t"]
+    lines.append(f"\ncodingfwi speed-up per update: {speedup:.1f}x (goal >= "
+                 f"{0.7 * args.batchsize:.1f}x = 0.7 x batchsize); SSIM by update per-shot: "
+                 f"{', '.join(f'{s:.3f}' for s in ra['ssim'])}; coded: "
+                 f"{', '.join(f'{s:.3f}' for s in rb['ssim'])}")
+    text = "\n".join(lines)
+    print(text)
+    section = (f"\n## fwi_marmousi ({datetime.date.today().isoformat()})\n\n"
+               "machine: 2 CPU cores, no GPU (shared with other jobs during measurement)\n\n"
+               f"command: `.venv/bin/python benchmarks/fwi_marmousi.py --updates {args.updates}"
+               f" --batchsize {args.batchsize}`\n\n{text}\n")
+    with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
+        f.write(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
