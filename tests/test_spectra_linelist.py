@@ -5,6 +5,8 @@ import io
 import json
 import pickle
 import shutil
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -86,6 +88,25 @@ def test_physae_yaml_loader(x64, shared_data):
     np.testing.assert_array_equal(np.asarray(ch4.mass), 16.04)  # PhysAE's molar mass
     lo, hi = w.training_ranges()["T"]
     assert (lo, hi) == pytest.approx((307.65 - 1.3 * 2.5, 307.65 + 1.3 * 2.5))
+
+
+def test_physae_transitions_file(x64, tmp_path):
+    path = tmp_path / "ch4.csv"
+    path.write_text("# mid;lid;center;...\n6;1;3085.861015;1.013E-19;0.06;0.078;219.9411;0.73;"
+                    "-0.00712;0.0;0.0221;0.96;0.584;1.12\n\n6;1;3085.83;1.7E-19;0.06;0.078;"
+                    "219.9;0.73;-0.007;0;0.02;0.9;0.1;1.1;7\n")
+    with pytest.raises(sp.LineListFormatError, match=r"ch4\.csv:4: 15 ';'-separated fields"):
+        sp.read_physae_transitions(path)
+    path.write_text(path.read_text().rsplit(";7", 1)[0] + "\n")
+    lines = sp.read_physae_transitions(path, mass=16.04)
+    assert lines.n_lines == 2 and float(lines.lmf[0]) == 0.584 and float(lines.mass[1]) == 16.04
+
+
+def test_runtime_imports_no_hapi_or_flax():
+    code = ("import sys, jaxgeo.spectra; "
+            "bad = [m for m in ('hapi', 'flax', 'ml_collections') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_physae_transition_errors():

@@ -28,6 +28,7 @@ from jaxgeo.spectra.linelist import (
     make_line_list,
     parse_physae_transitions,
     read_hitran_par,
+    read_physae_transitions,
 )
 from jaxgeo.spectra.lineshapes import (
     complex_profile,
@@ -92,6 +93,7 @@ __all__ = [
     "load_qtpy", "lorentz", "lorentz_hwhm", "loschmidt_density", "make_line_list",
     "number_density", "optical_depth", "parse_physae_transitions", "partition_ratio",
     "partition_sum", "physae_forward", "polynomial_baseline", "pressure_shift", "rautian",
-    "read_hitran_par", "spectrum_from_state", "spectrum_uniform_from_state",
+    "read_hitran_par", "read_physae_transitions", "spectrum_from_state",
+    "spectrum_uniform_from_state",
     "tips_partition_function", "transmission", "voigt", "window_sizes",
 ]

@@ -314,6 +314,17 @@ def parse_physae_transitions(
     )
 
 
+def read_physae_transitions(
+    path: str | Path, *, mass: float | None = None, partition_version: int = 2021
+) -> LineList:
+    """Read a PhysAE ';'-separated transitions file (one line per transition, '#' comments)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"PhysAE transitions file {path} not found")
+    return parse_physae_transitions(path.read_text(), source=str(path), mass=mass,
+                                    partition_version=partition_version)
+
+
 @dataclass(frozen=True)
 class PhysAEWindow:
     """Contents of a PhysAE transitions YAML file.
