@@ -11,6 +11,7 @@ from jaxgeo.spectra.absorption import (
     WindowSizes,
     absorption_coefficient,
     absorption_coefficient_uniform,
+    absorption_coefficient_uniform_batch,
     core_points_for,
     line_state,
     spectrum_from_state,
@@ -84,7 +85,8 @@ from jaxgeo.spectra.physics import (
 __all__ = [
     "HITRAN_PAR_FIELDS", "PHYSAE_FIELDS", "PROFILES", "LineList", "LineListFormatError",
     "LineState", "NoiseProfile", "PartitionFunction", "PhysAEWindow", "UniformGrid", "WindowSizes",
-    "absorption_coefficient", "absorption_coefficient_uniform", "additive_gaussian",
+    "absorption_coefficient", "absorption_coefficient_uniform",
+    "absorption_coefficient_uniform_batch", "additive_gaussian",
     "apply_noise", "baseline_drift", "clip", "complex_profile", "etalon", "flicker",
     "fringe_pattern", "glitches", "multiplicative_gaussian", "shot", "spikes",
     "concatenate", "core_points_for", "dicke_frequency", "doppler", "doppler_hwhm", "faddeeva",

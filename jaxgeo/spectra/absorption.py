@@ -425,3 +425,38 @@ def _uniform_jit(lines, temperature, p_atm, diluent, wing, *, grid, sizes, profi
     )
     return spectrum_uniform_from_state(state, grid, sizes, dicke=profile == "rautian",
                                        mixing=line_mixing)
+
+
+def absorption_coefficient_uniform_batch(
+    lines: LineList,
+    grid: UniformGrid,
+    temperatures,
+    pressures_atm,
+    *,
+    wing: float = 50.0,
+    map_batch_size: int = 8,
+) -> jax.Array:
+    """Voigt k(nu) for a batch of concrete (T, p) conditions on a uniform grid; (B, N).
+
+    Host-level convenience: window sizes are fitted to the batch's (T, p) range, then the
+    conditions run through ``lax.map`` in groups of ``map_batch_size`` (bounded memory).
+    Same values as ``absorption_coefficient_uniform`` per condition. (Splitting the batch
+    into pressure buckets with smaller windows was measured slower on 2 CPU cores.)
+    """
+    temps = np.asarray(temperatures, np.float64).reshape(-1)
+    press = np.asarray(pressures_atm, np.float64).reshape(-1)
+    if temps.shape != press.shape:
+        raise ValueError(f"{temps.size} temperatures but {press.size} pressures")
+    sizes = window_sizes(lines, grid, t_min=float(temps.min()), t_max=float(temps.max()),
+                         p_max_atm=float(press.max()), wing=wing)
+    return _uniform_map(lines, jnp.asarray(temps), jnp.asarray(press), wing, grid=grid,
+                        sizes=sizes, batch_size=map_batch_size)
+
+
+@functools.partial(jax.jit, static_argnames=("grid", "sizes", "batch_size"))
+def _uniform_map(lines, temps, press, wing, *, grid, sizes, batch_size):
+    def one(tp):
+        state = line_state(lines, tp[0], tp[1], wing=wing)
+        return spectrum_uniform_from_state(state, grid, sizes, dicke=False, mixing=False)
+
+    return jax.lax.map(one, (temps, press), batch_size=batch_size)
