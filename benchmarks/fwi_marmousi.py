@@ -59,7 +59,7 @@ def make_config(updates: int, batchsize: int, out: Path):
     c.boundary.pml_width = 15
     c.grad.cut = True
     c.training.epochs, c.training.step_per_epoch, c.training.num_batches = updates, 1, 1
-    c.optim.name, c.optim.lr = "sd", {"vp": 40.0}
+    c.optim.name, c.optim.lr = "sd", {"vp": 60.0}
     c.encoding.batchsize = batchsize
     c.devices.num_devices = 1
     c.log.tensorboard = c.log.figures = False
@@ -103,7 +103,7 @@ def main() -> int:
     e0 = float(np.sqrt(np.mean((problem.init_model["vp"] - true) ** 2)))
     s0 = ssim(problem.init_model["vp"], true)
     lines = [f"device: {jax.devices()[0].platform} ({len(jax.devices())} visible); grid "
-             f"{problem.shape}, 60 m, nt={problem.nt}, order 8, 16 shots, sd lr 40 m/s, "
+             f"{problem.shape}, 60 m, nt={problem.nt}, order 8, 16 shots, sd lr 60 m/s, "
              f"{args.updates} updates; initial RMS {e0:.1f} m/s, SSIM {s0:.3f}",
              "| run | s/update (median, min-max) | final RMS (m/s) | final SSIM | RMS by update |",
              "|---|---|---|---|---|"]
