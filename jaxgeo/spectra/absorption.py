@@ -331,6 +331,27 @@ def _wing_profile(dnu, gamma_d, gamma_l, nu_vc, y_mixing, *, dicke: bool, mixing
     return s / SQRT_PI * value, r2
 
 
+def _split_step(step: float, n: int) -> tuple[float, float]:
+    """step = hi + lo with hi of few enough mantissa bits that j * hi is exact in float32
+    for all j < n (hi has 24 - bit_length(n) significant bits)."""
+    bits = max(1, 24 - int(n).bit_length())
+    exponent = math.floor(math.log2(abs(step))) if step else 0
+    quantum = 2.0 ** (exponent - bits + 1)
+    hi = round(step / quantum) * quantum
+    return hi, step - hi
+
+
+def _start_minus_centre_plus(grid: UniformGrid, centre, index, dtype):
+    """(grid.start - centre) + index * grid.step, accurate in float32 for large grids.
+
+    start - centre is exact (close numbers) and index * step_hi is exact, so their
+    (nearly cancelling) sum is exact; only the small index * step_lo term rounds.
+    """
+    hi, lo = _split_step(grid.step, grid.n + 1)
+    idx = index.astype(dtype)
+    return ((grid.start - centre) + idx * hi) + idx * lo
+
+
 def _core_scatter(state: LineState, grid: UniformGrid, half: int):
     """Full-Faddeeva contributions where |z| < ASYMPTOTIC_Z, scattered onto the grid."""
     dtype = state.strength.dtype
@@ -340,7 +361,7 @@ def _core_scatter(state: LineState, grid: UniformGrid, half: int):
     )
     idx = centre_idx[:, None] + offsets[None, :]  # (L, 2h+1)
     # Detuning from the unshifted centre, built from small numbers (precise in float32).
-    base = (grid.start - state.window_centre) + centre_idx.astype(dtype) * grid.step
+    base = _start_minus_centre_plus(grid, state.window_centre, centre_idx, dtype)
     dnu0 = base[:, None] + (offsets * grid.step).astype(dtype)[None, :]
     sl = (slice(None), None)
     dnu = dnu0 - state.shift[sl]
@@ -369,7 +390,7 @@ def _wing_blocks(state: LineState, grid: UniformGrid, sizes: WindowSizes, *, dic
     g = jax.tree.map(lambda x: x[rows][:, :, None], st)  # (n_blocks, m, 1)
     # detuning from the unshifted centre: (block start - nu0) + j * step, small numbers
     k = jnp.arange(n_blocks)[:, None, None] * bp
-    base = (grid.start - g.window_centre) + k.astype(dtype) * grid.step
+    base = _start_minus_centre_plus(grid, g.window_centre, k, dtype)
     dnu0 = base + (jnp.arange(bp) * grid.step).astype(dtype)[None, None, :]
     val, r2 = _wing_profile(dnu0 - g.shift, g.gamma_d, g.gamma_l, g.nu_vc, g.y_mixing,
                             dicke=dicke, mixing=mixing)
