@@ -109,6 +109,17 @@ def test_runtime_imports_no_hapi_or_flax():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
+def test_physae_yaml_error_names_line(shared_data, tmp_path):
+    text = (shared_data / "spectra" / "physae_window_3085.yaml").read_text().splitlines()
+    row = next(i for i, s in enumerate(text) if "3085.832038" in s)  # 2nd CH4 transition
+    text[row] = text[row].replace("0.0597", "0.05x7")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("\n".join(text) + "\n")
+    with pytest.raises(sp.LineListFormatError,
+                       match=rf"bad\.yaml \(transitions\.CH4\):{row + 1}: field 'gamma_air'"):
+        sp.load_physae_yaml(bad)
+
+
 def test_physae_transition_errors():
     with pytest.raises(sp.LineListFormatError, match=r"<string>:2: field 'gamma_air' = 'x'"):
         sp.parse_physae_transitions("6;1;3085.8;1e-19;0.06;0.078;219.9;0.73;-0.007\n"

@@ -378,8 +378,10 @@ def load_physae_yaml(path: str | Path, partition_version: int = 2021) -> PhysAEW
             raise LineListFormatError(
                 f"{path}: transitions.{mol} must be a block string of ';'-separated lines"
             )
+        start = next((i for i, s in enumerate(src_lines) if s.startswith("transitions:")), 0)
         first = next(
-            (i + 2 for i, s in enumerate(src_lines) if s.strip().startswith(f"{mol}:")), 1
+            (i + 2 for i, s in enumerate(src_lines)
+             if i > start and s.strip().startswith(f"{mol}:")), 1
         )
         lines[mol] = parse_physae_transitions(
             block, source=f"{path} (transitions.{mol})", first_line=first,
