@@ -234,3 +234,23 @@ def test_split_core_wing_evaluation(x64, doc):
     # wing expansion: relative error < 3e-9 of each wing contribution (optical depth <~ 1)
     assert np.max(np.abs(fast - full)) <= 3e-9, np.max(np.abs(fast - full))
     assert np.all(np.isnan(np.asarray(run(3))))  # 3 samples cannot hold a Doppler core
+
+
+def test_transmission_with_column_densities(x64, doc):
+    # Beer-Lambert: exp(-N sum S K) with N = x n L equals the path-length form.
+    path, _ = doc
+    window = sp.load_physae_yaml(path)
+    nu = jnp.linspace(3085.5, 3086.5, 201)
+    x, n_tot, length = 1e-5, sp.number_density(300.0, 0.6), 1512.0
+    lines = {"CH4": window.lines["CH4"]}
+
+    @jax.jit
+    def both(nu):
+        by_path = sp.transmission(lines, nu, 300.0, 0.6, {"CH4": x}, length)
+        by_column = sp.transmission(lines, nu, 300.0, 0.6, {"CH4": x}, None,
+                                    column_densities={"CH4": x * n_tot * length})
+        return by_path, by_column
+
+    by_path, by_column = both(nu)
+    np.testing.assert_allclose(np.asarray(by_column), np.asarray(by_path), rtol=1e-13)  # f64
+    assert float(by_path.min()) < 0.9  # the lines are visible

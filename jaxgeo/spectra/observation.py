@@ -72,13 +72,15 @@ def optical_depth(
     line_chunk: int = 64,
     nu_origin=None,
     core_points: int | None = None,
+    column_densities: Mapping[str, object] | None = None,
 ):
-    """tau(nu) = sum_mol x_mol * n_tot * L * sum_lines S K; (N,).
+    """tau(nu) = sum_mol N_mol * sum_lines S K, N_mol = x_mol * n_tot * L; (N,).
 
     ``total_density`` (molecules/cm^3) defaults to the ideal gas p/(kT); PhysAE uses
-    ``loschmidt_density``. Broadening: air fraction 1 - x, self fraction x (if
-    ``self_broadening``). If ``nu_origin`` is given, ``nu`` holds offsets from it (precise
-    detunings in float32).
+    ``loschmidt_density``. ``column_densities`` (molecule -> molecules/cm^2) replaces
+    x * n_tot * L when given (``path_length_cm`` is then unused). Broadening: air fraction
+    1 - x, self fraction x (if ``self_broadening``). If ``nu_origin`` is given, ``nu`` holds
+    offsets from it (precise detunings in float32).
     """
     if total_density is None:
         total_density = number_density(temperature, p_atm)
@@ -93,8 +95,10 @@ def optical_depth(
             lines, temperature, p_atm, profile=profile, diluent=diluent, wing=wing,
             line_mixing=line_mixing,
         )
-        # line_state includes the ideal-gas density; swap in the requested total density.
-        scale = x * total_density / number_density(temperature, p_atm) * path_length_cm
+        # line_state includes the ideal-gas density; swap in the requested column.
+        column = (x * total_density * path_length_cm if column_densities is None
+                  else column_densities[name])
+        scale = column / number_density(temperature, p_atm)
         states.append(replace(state, strength=state.strength * scale))
     # One evaluation for all molecules (one Faddeeva call in the compiled program).
     joined = jax.tree.map(lambda *a: jnp.concatenate(a), *states)
