@@ -165,6 +165,7 @@ def test_uniform_gradients_match_central_differences(x64, shared_data):
         e = np.zeros(2)
         e[j] = h
         fd = (float(loss_jit(x0 + e)) - float(loss_jit(x0 - e))) / (2 * h)
+        print(f"d/d{'Tp'[j]}: rel {abs(grad[j] - fd) / abs(fd):.1e}")
         assert abs(grad[j] - fd) / abs(fd) <= 1e-6, (j, grad[j], fd)  # issue's 1e-6 bound
 
 

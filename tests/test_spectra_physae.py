@@ -159,6 +159,7 @@ def test_gradients_match_central_differences(x64, grad_setup):
         e[j] = steps[name]
         fd = (float(loss_jit(x0 + e)) - float(loss_jit(x0 - e))) / (2 * steps[name])
         rel = abs(grad[j] - fd) / abs(fd)
+        print(f"d/d{name}: autodiff {grad[j]:.10e}, central difference {fd:.10e}, rel {rel:.1e}")
         # issue bound 1e-6; steps chosen so O(h^2) truncation and roundoff are both < 1e-8
         assert rel <= 1e-6, (name, grad[j], fd, rel)
 
