@@ -103,6 +103,15 @@ def pad_model(model, widths):
     return jnp.pad(model, ((top, bottom), (left, right)), mode="edge")
 
 
+def per_shot(model, n_shots: int):
+    """Broadcast a model-derived array to ``[n_shots, NZ, NX]`` before the time loop.
+
+    Reverse mode then accumulates its cotangent elementwise per shot at every step and
+    reduces over shots once at the end, instead of a reduction in every step.
+    """
+    return jnp.broadcast_to(model, (n_shots,) + model.shape)
+
+
 def shot_indices(locations, offset_z: int, offset_x: int):
     """(shot, z, x) index arrays for gathers/scatters on ``[n_shots, NZ, NX]`` fields."""
     locations = locations.astype(jnp.int32)
@@ -195,6 +204,7 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
     # delta source: one cell of amplitude 1/(dz dx), times c^2 dt^2 from the update
     src_scale = c2dt2[src[1], src[2]] / (dz * dx)
     inputs = jnp.moveaxis(source_amplitudes.astype(dtype), -1, 0) * src_scale[None]
+    c2dt2 = per_shot(c2dt2, n_shots)
 
     # strips reach `h` cells into the model, where the stencil derivative of `a` is non-zero
     regions = strip_regions(nzp, nxp, tuple(w + h if w else 0 for w in widths))
@@ -233,7 +243,7 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
         for name, (z0, z1, x0, x1) in {"interior": interior, **regions}.items():
             u_halo = u_pad[:, z0:z1 + 2 * h, x0:x1 + 2 * h]
             pieces[name], new_memories[name] = cd_region(
-                u_halo, u[:, z0:z1, x0:x1], u_prev[:, z0:z1, x0:x1], c2dt2[z0:z1, x0:x1],
+                u_halo, u[:, z0:z1, x0:x1], u_prev[:, z0:z1, x0:x1], c2dt2[:, z0:z1, x0:x1],
                 memories.get(name), z0, z1, x0, x1)
         u_next = assemble(pieces)
         u_next = u_next.at[src].add(src_t)
@@ -327,6 +337,7 @@ def _acoustic_vd(models, source_amplitudes, source_locations, receiver_locations
     src_scale = (vp_pad**2)[src[1], src[2]] * dt**2 / (dz * dx)
     cumulative = jnp.cumsum(source_amplitudes.astype(dtype), axis=-1)
     inputs = jnp.moveaxis(cumulative, -1, 0) * src_scale[None]
+    kdt, bz_dt, bx_dt = (per_shot(m, n_shots) for m in (kdt, bz_dt, bx_dt))
 
     def step(carry, src_t):
         p, vz, vx, mem = carry

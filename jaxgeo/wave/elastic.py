@@ -30,7 +30,13 @@ import jax
 import jax.numpy as jnp
 
 from jaxgeo.wave import checks
-from jaxgeo.wave.acoustic import pad_model, pad_widths, resolve_pml_freq, shot_indices
+from jaxgeo.wave.acoustic import (
+    pad_model,
+    pad_widths,
+    per_shot,
+    resolve_pml_freq,
+    shot_indices,
+)
 from jaxgeo.wave.pml import correct_derivative, pml_velocity, strip_profiles
 from jaxgeo.wave.stencils import staggered_derivative
 from jaxgeo.wave.timeloop import default_checkpoint_every, run_time_loop
@@ -183,6 +189,9 @@ def _elastic(models, source_amplitudes, source_locations, receiver_locations, fr
         buoy = (bz_dt if source_type == "fz" else bx_dt)[src[1], src[2]]
         nxt = jnp.concatenate([amps[1:], jnp.zeros_like(amps[:1])])
         inputs = 0.5 * (amps + nxt) * buoy[None]  # force at (i + 1/2) dt
+
+    lam2mu_sxx, lam_sxx, lam, lam2mu, mu_xz, bz_dt, bx_dt = (
+        per_shot(m, n_shots) for m in (lam2mu_sxx, lam_sxx, lam, lam2mu, mu_xz, bz_dt, bx_dt))
 
     def step(carry, src_t):
         vz, vx, sxx, szz, sxz, memory = carry
