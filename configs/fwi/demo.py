@@ -33,11 +33,14 @@ def get_config():
     config.wavelet.delay = 0.25
     config.boundary.pml_width = 10
     config.multiscale.bands = [4.0, "all"]
-    config.training.epochs = 2
+    config.training.epochs = 3
     config.training.step_per_epoch = 5
     config.training.num_batches = 1
-    config.optim.name = "adam"
-    config.optim.lr = {"vp": 25.0}
+    config.optim.name = "cg"
+    config.optim.lr = {"vp": 30.0}          # largest model change per update (m/s)
+    config.grad.smooth = True
+    config.grad.smooth_sigma = (2.0, 2.0)
+    config.grad.smooth_radius = (6, 6)
     config.loss = {"vp": "l2"}
     config.save_path = "demo_output/fwi"
     config.data.observed = "demo_output/fwi/observed.h5"

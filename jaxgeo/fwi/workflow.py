@@ -224,6 +224,10 @@ def invert(config, *, coding: bool = False, observed: np.ndarray | None = None,
         if primary:
             save_config(config, out)
         from jaxgeo.core.checkpoint import Checkpointer
+        stale = out / "checkpoints"
+        if not config.resume and stale.exists() and primary:
+            log.info("fresh run (no --resume): removing old checkpoints in %s", stale)
+            shutil.rmtree(stale)
         ckpt = Checkpointer(out / "checkpoints", save_every=1, keep=2, config=config,
                             ignore_prefixes=("save_path", "resume", "training.epochs",
                                              "devices", "log", "data.observed"))
