@@ -410,9 +410,3 @@ def _finish(config, problem, out, writer, ckpt, params, history, errors, observe
     if ckpt is not None:
         ckpt.close()
     return InversionResult(model=params, history=history, model_error=errors, save_path=out)
-
-
-def copy_config_file(path: str, out: str | Path) -> None:
-    """Keep the original config file next to the resolved copy (for reproducibility)."""
-    Path(out).mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, Path(out) / "config_source.py")
