@@ -455,29 +455,32 @@ def absorption_coefficient_uniform_batch(
     pressures_atm,
     *,
     wing: float = 50.0,
-    map_batch_size: int = 8,
+    n_buckets: int = 4,
 ) -> jax.Array:
     """Voigt k(nu) for a batch of concrete (T, p) conditions on a uniform grid; (B, N).
 
-    Host-level convenience: window sizes are fitted to the batch's (T, p) range, then the
-    conditions run through ``lax.map`` in groups of ``map_batch_size`` (bounded memory).
-    Same values as ``absorption_coefficient_uniform`` per condition. (Splitting the batch
-    into pressure buckets with smaller windows was measured slower on 2 CPU cores.)
+    Host-level driver: the conditions are sorted by pressure and split into ``n_buckets``
+    groups; each group gets window sizes fitted to its own (T, p) range (low-pressure
+    spectra need far smaller windows) and its conditions are dispatched one by one
+    (asynchronously) to the compiled single-spectrum function, one compilation per group.
+    Values equal ``absorption_coefficient_uniform`` per condition. For gradients w.r.t.
+    the conditions use ``absorption_coefficient_uniform`` under ``vmap``/``grad``.
+    (Measured on 2 CPU cores: per-condition dispatch with pressure buckets was 1.3-1.8x
+    faster than ``vmap`` or ``lax.map`` over one window size.)
     """
     temps = np.asarray(temperatures, np.float64).reshape(-1)
     press = np.asarray(pressures_atm, np.float64).reshape(-1)
     if temps.shape != press.shape:
         raise ValueError(f"{temps.size} temperatures but {press.size} pressures")
-    sizes = window_sizes(lines, grid, t_min=float(temps.min()), t_max=float(temps.max()),
-                         p_max_atm=float(press.max()), wing=wing)
-    return _uniform_map(lines, jnp.asarray(temps), jnp.asarray(press), wing, grid=grid,
-                        sizes=sizes, batch_size=map_batch_size)
-
-
-@functools.partial(jax.jit, static_argnames=("grid", "sizes", "batch_size"))
-def _uniform_map(lines, temps, press, wing, *, grid, sizes, batch_size):
-    def one(tp):
-        state = line_state(lines, tp[0], tp[1], wing=wing)
-        return spectrum_uniform_from_state(state, grid, sizes, dicke=False, mixing=False)
-
-    return jax.lax.map(one, (temps, press), batch_size=batch_size)
+    if n_buckets < 1:
+        raise ValueError(f"n_buckets must be >= 1, got {n_buckets}")
+    order = np.argsort(press, kind="stable")
+    out = [None] * temps.size
+    for group in np.array_split(order, min(n_buckets, temps.size)):
+        sizes = window_sizes(lines, grid, t_min=float(temps[group].min()),
+                             t_max=float(temps[group].max()),
+                             p_max_atm=float(press[group].max()), wing=wing)
+        for i in group:
+            out[i] = absorption_coefficient_uniform(lines, grid, temps[i], press[i], sizes,
+                                                    wing=wing)
+    return jnp.stack(out)
