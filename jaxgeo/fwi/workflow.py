@@ -254,7 +254,12 @@ def invert(config, *, coding: bool = False, observed: np.ndarray | None = None,
     if start[1] >= epochs:
         start = (band0 + 1, 0)
     params = jax.device_put(state["params"], rep)
-    history = np.asarray(state["history"]).copy()
+    # a resumed run may have more epochs than the killed one: keep the stored losses
+    stored = np.asarray(state["history"])
+    history = np.full((len(bands), epochs, steps), np.nan, np.float32)
+    common = tuple(slice(0, min(a, b)) for a, b in zip(stored.shape, history.shape,
+                                                        strict=True))
+    history[common] = stored[common]
     key = jax.random.key(int(config.seed))
     amps_all = problem.source_amplitudes()
     epochs_done, stopped = 0, False
