@@ -152,8 +152,12 @@ def test_gradients_match_central_differences(x64, grad_setup):
         return jnp.dot(jax_physae(window, prm)[0], weights)
 
     x0 = jnp.asarray([base[n] for n in names[:5]] + list(base["b"]))
-    grad = np.asarray(jax.jit(jax.grad(loss))(x0))
-    loss_jit = jax.jit(loss)
+    value_and_grad = jax.jit(jax.value_and_grad(loss))  # one compile: values for FD too
+    grad = np.asarray(value_and_grad(x0)[1])
+
+    def loss_jit(x):
+        return value_and_grad(x)[0]
+
     for j, name in enumerate(names):
         e = np.zeros(len(names))
         e[j] = steps[name]
