@@ -116,12 +116,12 @@ def run(argv) -> object:
 def _tutorial_load_and_generator(config):
     from jaxgeo.seismic.data import load_dataset, phase_loader
 
-    ds = train_dataset = load_dataset(config.data.dataset, sampling_rate=config.data.sampling_rate,
-                                      synthetic_traces=int(config.data.synthetic_traces),
-                                      seed=int(config.data.seed))
+    ds = load_dataset(config.data.dataset, sampling_rate=config.data.sampling_rate,
+                      synthetic_traces=int(config.data.synthetic_traces),
+                      seed=int(config.data.seed))
     print(ds)
     print(ds.metadata["split"].value_counts().to_string())
-    batch = next(iter(phase_loader(train_dataset, "train", batch_size=4, detection=True,
+    batch = next(iter(phase_loader(ds, "train", batch_size=4, detection=True,
                                    magnitude=True, norm=str(config.model.norm))))
     for key, value in batch.items():
         print(f"{key}: shape {value.shape}, dtype {value.dtype}")

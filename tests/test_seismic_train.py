@@ -115,6 +115,14 @@ def test_empty_split_is_reported(trained, entry, tmp_path):
         entry.run(["--mode", "eval_phase", *_common(no_test, run_dir)])
 
 
+def test_tutorial_load_and_generator_mode(entry, dataset_path, capsys):
+    batch = entry.run(["--mode", "tutorial_test_load_and_generator", "--dataset",
+                       str(dataset_path)])
+    assert batch["X"].shape == (4, 3001, 3) and batch["magnitude"].shape == (4, 3001)
+    out = capsys.readouterr().out
+    assert "700 traces" in out and "X: shape (4, 3001, 3)" in out
+
+
 def test_entry_script_errors(entry, dataset_path, tmp_path, capsys):
     with pytest.raises(ValueError, match="unknown dataset 'NotADataset'"):
         entry.run(["--mode", "train_phase", "--dataset", "NotADataset", "--model_path",

@@ -2,6 +2,7 @@
 equations (Shi et al. 2015) evaluated with scipy correlations."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import signal
@@ -89,8 +90,20 @@ def test_convlstm_follows_shi_equations_both_directions():
         BottleneckConvLSTM(frame_length=5).init(jax.random.PRNGKey(0), x)
 
 
+def test_stacked_unidirectional_lstm_shapes_and_auto_hidden_size():
+    x = jnp.ones((2, 12, 32))
+    two = BottleneckLSTM(num_layers=2, bidirectional=True)
+    params = two.init(jax.random.PRNGKey(0), x)["params"]
+    # auto hidden size: C // 2 per direction; two layers x two directions = four cells
+    cells = [k for k in params if k.startswith("OptimizedLSTMCell")]
+    assert len(cells) == 4 and params[cells[0]]["hi"]["kernel"].shape == (16, 16)
+    one_way = BottleneckLSTM(bidirectional=False)
+    params = one_way.init(jax.random.PRNGKey(0), x)["params"]
+    assert params["OptimizedLSTMCell_0"]["hi"]["kernel"].shape == (32, 32)
+    assert one_way.apply({"params": params}, x).shape == x.shape
+
+
 @pytest.mark.parametrize("module", [
-    PhaseNetLSTM(lstm_num_layers=2),
     PhaseNetLSTM(lstm_bidirectional=False, lstm_hidden_size=24),
     PhaseNetConvLSTM(convlstm_hidden=8),
 ])
