@@ -93,3 +93,15 @@ def test_rautian_independent_formula(x64):
     # and zero Dicke narrowing, no mixing is the Voigt profile
     np.testing.assert_allclose(jax.jit(sp.rautian)(jnp.asarray(nu), gd, gl, 0.0),
                                jax.jit(sp.voigt)(nu, gd, gl), rtol=1e-13)  # same formula
+
+
+@pytest.mark.parametrize("terms,bound", [(16, 1e-6), (32, 1e-12)])
+def test_weideman_core_faddeeva(x64, terms, bound):
+    # Used only for line cores (|z| < 8, Im z >= 0); bounds: float32 resolution (16 terms)
+    # and the issue's float64 bound (32 terms). Measured 4.3e-7 and 3.1e-13.
+    z = _issue_range_grid()
+    z = z[np.abs(z) < 8.5]
+    ref = scipy.special.wofz(z)
+    wr, wi = sp.lineshapes.faddeeva_core_real(jnp.asarray(z.real), jnp.asarray(z.imag), terms)
+    err = np.max(np.abs(np.asarray(wr) + 1j * np.asarray(wi) - ref) / np.abs(ref))
+    assert err <= bound, err

@@ -6,8 +6,11 @@ detuning ``dnu = nu - nu_centre`` (cm^-1) and half widths (HWHM, cm^-1); argumen
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import wofz
 
 from jaxgeo.spectra.constants import SQRT_LN2, SQRT_PI
@@ -35,6 +38,45 @@ def faddeeva_asymptotic(z: jax.Array) -> jax.Array:
     u2 = u * u
     series = 1.0 + u2 * (0.5 + u2 * (0.75 + u2 * (1.875 + u2 * (6.5625 + u2 * 29.53125))))
     return (1j / SQRT_PI) * u * series
+
+
+@functools.lru_cache(maxsize=4)
+def weideman_coefficients(n_terms: int) -> tuple[tuple[float, ...], float]:
+    """Coefficients (highest power first) and L of Weideman's (1994) rational expansion
+    w(z) ~ 2 p(Z)/(L - iz)^2 + 1/(sqrt(pi) (L - iz)), Z = (L + iz)/(L - iz), Im z >= 0.
+
+    Computed by FFT as in the paper; L = sqrt(n / sqrt(2)).
+    """
+    m = 2 * n_terms
+    k = np.arange(-m + 1, m)
+    big_l = np.sqrt(n_terms / np.sqrt(2.0))
+    t = big_l * np.tan(k * np.pi / m / 2.0)
+    f = np.concatenate([[0.0], np.exp(-t * t) * (big_l**2 + t * t)])
+    a = np.real(np.fft.fft(np.fft.fftshift(f))) / (2 * m)
+    return tuple(float(c) for c in np.flipud(a[1 : n_terms + 1])), float(big_l)
+
+
+def faddeeva_core_real(x, y, n_terms: int):
+    """(Re w, Im w) of w(x + i y) for y >= 0 by Weideman's expansion, in real arithmetic.
+
+    Measured max relative error vs scipy over |z| < 8.5, 1e-6 <= y: 4.3e-7 (16 terms),
+    3.1e-13 (32 terms). Used for line cores (|z| < 8), where it is several times cheaper
+    than the complex ``faddeeva``.
+    """
+    coeffs, big_l = weideman_coefficients(n_terms)
+    dr = big_l + y  # L - iz = (L + y) - i x
+    inv_d2 = 1.0 / (dr * dr + x * x)
+    nr = big_l - y  # L + iz = (L - y) + i x
+    zr = (nr * dr - x * x) * inv_d2
+    zi = (x * dr + nr * x) * inv_d2
+    pr, pi_ = coeffs[0], 0.0
+    for c in coeffs[1:]:
+        pr, pi_ = c + zr * pr - zi * pi_, zr * pi_ + zi * pr
+    er, ei = dr * inv_d2, x * inv_d2  # 1/(L - iz)
+    qr, qi = er * er - ei * ei, 2.0 * er * ei
+    wr = 2.0 * (pr * qr - pi_ * qi) + er / SQRT_PI
+    wi = 2.0 * (pr * qi + pi_ * qr) + ei / SQRT_PI
+    return wr, wi
 
 
 def _reduced(dnu, gamma_d, gamma_l, nu_vc=0.0):
