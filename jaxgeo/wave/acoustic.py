@@ -177,6 +177,54 @@ def pad_field(u, halo: int, free_surface: bool, axis: int, odd_top: bool = True)
 # ---------------------------------------------------------- constant density (2nd order)
 
 
+def _take(x, axis: int, start: int, stop: int):
+    index = [slice(None)] * x.ndim
+    index[axis] = slice(start, stop)
+    return x[tuple(index)]
+
+
+def cpml_second_derivative(u_pad, d2, psi, zeta, prof, axis: int, strips, order: int,
+                           inv_h: float):
+    """CPML-stretched d^2u/dx^2 along ``axis``: plain ``d2`` in the interior, the
+    Pasalic-McGarry form in the two layers (``strips = (lo, hi)`` cells, memory variables
+    ``psi``/``zeta`` only there). ``u_pad`` is ``u`` padded by ``h`` along ``axis``.
+
+    In a layer: ``tmp = (1 + a) d2 + a' d1 + d1(b psi)``, result ``(1 + a) tmp + b zeta``,
+    ``psi <- b psi + a d1``, ``zeta <- b zeta + a tmp`` (a, b: CPML coefficients).
+    Returns (d2 over the whole grid, new psi, new zeta).
+    """
+    lo, hi = strips
+    if lo + hi == 0:
+        return d2, psi, zeta
+    h = order // 2
+    n = d2.shape[axis]
+    a, b, da = prof
+    d1_parts, d2_parts, bpsi_parts = [], [], []
+    b_psi = b * psi
+    for start, width, offset in ((0, lo, 0), (n - hi, hi, lo)):
+        if not width:
+            continue
+        d1_parts.append(first_derivative(_take(u_pad, axis, start, start + width + 2 * h),
+                                         axis, order, inv_h))
+        d2_parts.append(_take(d2, axis, start, start + width))
+        # b psi is zero beyond each layer, so zero padding is exact
+        widths = [(0, 0)] * u_pad.ndim
+        widths[axis] = (h, h)
+        bpsi_parts.append(first_derivative(
+            jnp.pad(_take(b_psi, axis, offset, offset + width), widths), axis, order, inv_h))
+    d1 = jnp.concatenate(d1_parts, axis=axis)
+    d2_s = jnp.concatenate(d2_parts, axis=axis)
+    tmp = (1 + a) * d2_s + da * d1 + jnp.concatenate(bpsi_parts, axis=axis)
+    stretched = (1 + a) * tmp + b * zeta
+    pieces = []
+    if lo:
+        pieces.append(_take(stretched, axis, 0, lo))
+    pieces.append(_take(d2, axis, lo, n - hi))
+    if hi:
+        pieces.append(_take(stretched, axis, lo, lo + hi))
+    return jnp.concatenate(pieces, axis=axis), b_psi + a * d1, b * zeta + a * tmp
+
+
 @functools.partial(jax.jit, static_argnames=("spacing", "dt", "order", "pml_width",
                                              "free_surface", "checkpoint_every"))
 def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations, freq, *,
@@ -191,12 +239,17 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
     nzp, nxp = vp_pad.shape
     n_shots, _, nt = source_amplitudes.shape
     c_max = pml_velocity(vp)
-    az, bz = axis_profiles(nzp, widths[:2], dz, dt, c_max, freq, dtype)
-    ax, bx = axis_profiles(nxp, widths[2:], dx, dt, c_max, freq, dtype)
-    daz = first_derivative(jnp.pad(az, h, mode="edge"), 0, order, 1.0 / dz)
-    dax = first_derivative(jnp.pad(ax, h, mode="edge"), 0, order, 1.0 / dx)
-    az, bz, daz = (p[:, None] for p in (az, bz, daz))
-    ax, bx, dax = (p[None, :] for p in (ax, bx, dax))
+    # layers reach h cells into the model, where the stencil derivative of `a` is non-zero
+    strips_z = tuple(min(w + h, nzp // 2) if w else 0 for w in widths[:2])
+    strips_x = tuple(min(w + h, nxp // 2) if w else 0 for w in widths[2:])
+    profiles = {}
+    for axis, n, w, strips, hh in ((1, nzp, widths[:2], strips_z, dz),
+                                   (2, nxp, widths[2:], strips_x, dx)):
+        a, b = axis_profiles(n, w, hh, dt, c_max, freq, dtype)
+        da = first_derivative(jnp.pad(a, h, mode="edge"), 0, order, 1.0 / hh)
+        keep = jnp.concatenate([jnp.arange(strips[0]), jnp.arange(n - strips[1], n)])
+        shape = (-1, 1) if axis == 1 else (1, -1)
+        profiles[axis] = tuple(p[keep].reshape(shape) for p in (a, b, da))
     c2dt2 = vp_pad**2 * dt**2
 
     src = shot_indices(source_locations, widths[0], widths[2])
@@ -206,95 +259,27 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
     inputs = jnp.moveaxis(source_amplitudes.astype(dtype), -1, 0) * src_scale[None]
     c2dt2 = per_shot(c2dt2, n_shots)
 
-    # strips reach `h` cells into the model, where the stencil derivative of `a` is non-zero
-    regions = strip_regions(nzp, nxp, tuple(w + h if w else 0 for w in widths))
-    interior = regions.pop("interior")
-
-    def cd_region(u_halo, u, u_prev, c2, memory, z0, z1, x0, x1):
-        """Constant-density update of one rectangle; returns (u_next, new memory)."""
-        d2z = second_derivative(u_halo[:, :, h:-h], 1, order, 1.0 / dz**2)
-        d2x = second_derivative(u_halo[:, h:-h, :], 2, order, 1.0 / dx**2)
-        if memory is None:
-            return c2 * (d2z + d2x) + 2 * u - u_prev, None
-        psi_z, zeta_z, psi_x, zeta_x = memory
-        new = []
-        lap = 0.0
-        for axis, d2, prof, psi, zeta, inv_h in (
-                (1, d2z, (az[z0:z1], bz[z0:z1], daz[z0:z1]), psi_z, zeta_z, 1.0 / dz),
-                (2, d2x, (ax[:, x0:x1], bx[:, x0:x1], dax[:, x0:x1]), psi_x, zeta_x, 1.0 / dx)):
-            if psi is None:  # no layer across this axis in this rectangle
-                lap = lap + d2
-                new += [None, None]
-                continue
-            a, b, da = prof
-            other = slice(h, -h)
-            d1 = first_derivative(u_halo[:, :, other] if axis == 1 else u_halo[:, other, :],
-                                  axis, order, inv_h)
-            bpsi = pad_field(b * psi, h, False, axis)
-            tmp = (1 + a) * d2 + da * d1 + first_derivative(bpsi, axis, order, inv_h)
-            lap = lap + (1 + a) * tmp + b * zeta
-            new += [b * psi + a * d1, b * zeta + a * tmp]
-        return c2 * lap + 2 * u - u_prev, tuple(new)
-
-    def one_step(u, u_prev, memories, src_t):
+    def one_step(u, u_prev, memory, src_t):
         record = u[rec]
-        u_pad = pad_field(pad_field(u, h, free_surface, axis=1), h, False, axis=2)
-        pieces, new_memories = {}, {}
-        for name, (z0, z1, x0, x1) in {"interior": interior, **regions}.items():
-            u_halo = u_pad[:, z0:z1 + 2 * h, x0:x1 + 2 * h]
-            pieces[name], new_memories[name] = cd_region(
-                u_halo, u[:, z0:z1, x0:x1], u_prev[:, z0:z1, x0:x1], c2dt2[:, z0:z1, x0:x1],
-                memories.get(name), z0, z1, x0, x1)
-        u_next = assemble(pieces)
+        uz = pad_field(u, h, free_surface, axis=1)
+        ux = pad_field(u, h, False, axis=2)
+        lap_z, pz, zz = cpml_second_derivative(
+            uz, second_derivative(uz, 1, order, 1.0 / dz**2), *memory[0], profiles[1], 1,
+            strips_z, order, 1.0 / dz)
+        lap_x, px, zx = cpml_second_derivative(
+            ux, second_derivative(ux, 2, order, 1.0 / dx**2), *memory[1], profiles[2], 2,
+            strips_x, order, 1.0 / dx)
+        u_next = c2dt2 * (lap_z + lap_x) + 2 * u - u_prev
         u_next = u_next.at[src].add(src_t)
         if free_surface:
             u_next = u_next.at[:, 0, :].set(0.0)
-        new_memories.pop("interior")
-        return u_next, new_memories, record
+        return u_next, ((pz, zz), (px, zx)), record
 
-    def zeros(shape):
-        return jnp.zeros((n_shots,) + shape, dtype)
-
-    memories = {}
-    for name, (z0, z1, x0, x1) in regions.items():
-        shape = (z1 - z0, x1 - x0)
-        z_layer = name in ("top", "bottom")
-        memories[name] = (zeros(shape) if z_layer else None, zeros(shape) if z_layer else None,
-                          zeros(shape), zeros(shape))
-    field = zeros((nzp, nxp))
-    data = leapfrog_loop(one_step, field, memories, inputs, nt, checkpoint_every)
+    memory = (tuple(jnp.zeros((n_shots, sum(strips_z), nxp), dtype) for _ in range(2)),
+              tuple(jnp.zeros((n_shots, nzp, sum(strips_x)), dtype) for _ in range(2)))
+    field = jnp.zeros((n_shots, nzp, nxp), dtype)
+    data = leapfrog_loop(one_step, field, memory, inputs, nt, checkpoint_every)
     return jnp.moveaxis(data, 0, -1)
-
-
-def strip_regions(nzp: int, nxp: int, widths) -> dict:
-    """Rectangles ``(z0, z1, x0, x1)`` tiling the padded grid: PML strips and the interior.
-
-    Top/bottom strips span the full width (they hold the corners); left/right strips
-    span the rows between them. Empty strips are omitted.
-    """
-    top, bottom, left, right = widths
-    if top + bottom >= nzp or left + right >= nxp:
-        raise ValueError(f"grid {nzp}x{nxp} is too small for PML strips {widths}; "
-                         "use a larger model or a thinner pml_width")
-    zb, xr = nzp - bottom, nxp - right
-    regions = {"interior": (top, zb, left, xr)}
-    if top:
-        regions["top"] = (0, top, 0, nxp)
-    if bottom:
-        regions["bottom"] = (zb, nzp, 0, nxp)
-    if left:
-        regions["left"] = (top, zb, 0, left)
-    if right:
-        regions["right"] = (top, zb, xr, nxp)
-    return regions
-
-
-def assemble(pieces: dict) -> jnp.ndarray:
-    """Reassemble a ``[S, NZ, NX]`` field from the pieces of `strip_regions`."""
-    middle = [pieces[k] for k in ("left", "interior", "right") if k in pieces]
-    middle = jnp.concatenate(middle, axis=2) if len(middle) > 1 else middle[0]
-    rows = [p for p in (pieces.get("top"), middle, pieces.get("bottom")) if p is not None]
-    return jnp.concatenate(rows, axis=1) if len(rows) > 1 else rows[0]
 
 
 @functools.partial(jax.jit, static_argnames=("spacing", "dt", "order", "pml_width",
