@@ -43,10 +43,12 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--filter_factor", type=int, default=2)
     ap.add_argument("--sigma", type=float, default=20.0)
+    ap.add_argument("--model_path", default="",
+                    help="evaluate this finished run (written by this script) without training")
     ap.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = ap.parse_args()
 
-    run_dir = Path(tempfile.mkdtemp(prefix="phasenet_quality_"))
+    run_dir = Path(args.model_path or tempfile.mkdtemp(prefix="phasenet_quality_"))
     c = default_config()
     c.model_path = str(run_dir)
     c.data.synthetic_traces = args.traces
@@ -65,8 +67,12 @@ def main() -> None:
                            cache_dir=c.data.cache_dir)
     t_data = time.perf_counter() - t0
     t0 = time.perf_counter()
-    _, history = train_phase(c, dataset)
-    t_train = time.perf_counter() - t0
+    if args.model_path:
+        history = json.loads((run_dir / "history.json").read_text())["epochs"]
+        t_train = sum(h["seconds"] for h in history)
+    else:
+        _, history = train_phase(c, dataset)
+        t_train = time.perf_counter() - t0
 
     module, variables = load_trained(c)
     rows = []
@@ -93,7 +99,8 @@ def main() -> None:
     best = rows[0][2]
     verdict = (f"P F1 {best['picks_P']['f1']:.3f} (goal >= 0.95), "
                f"S F1 {best['picks_S']['f1']:.3f} (goal >= 0.85) at threshold 0.3, "
-               f"tolerance 0.1 s, {best['n_windows']} test windows")
+               f"tolerance 0.1 s, picks merged within {best['min_pick_distance_s']} s, "
+               f"{best['n_windows']} test windows")
     print(table)
     print(verdict)
     print(f"data {t_data:.0f} s, training {t_train:.0f} s, history: "

@@ -49,6 +49,19 @@ def test_find_picks_matches_scipy_peaks_above_threshold():
     np.testing.assert_array_equal(find_picks(curve, 0.3), [400, 1610, 2900])
 
 
+def test_min_pick_distance_matches_scipy_peak_distance():
+    rng = np.random.default_rng(2)
+    t = np.arange(3001)
+    for _ in range(5):
+        centres = np.sort(rng.choice(np.arange(100, 2900, 7), size=12, replace=False))
+        heights = rng.uniform(0.35, 1.0, size=12)
+        # narrow bumps (sigma 3) keep one local maximum per bump where they overlap
+        curve = np.max([h * np.exp(-0.5 * ((t - c) / 3.0) ** 2)
+                        for c, h in zip(centres, heights, strict=True)], axis=0)
+        peaks, _ = signal.find_peaks(curve, height=0.3, distance=50)
+        np.testing.assert_array_equal(find_picks(curve, 0.3, min_distance=50), peaks)
+
+
 def test_pick_counts_hand_made_case():
     counts = PickCounts()
     # window 1: one true pick at 100, predictions at 105 (hit, 0.05 s) and 500 (false alarm)

@@ -56,15 +56,24 @@ def residual_stats(residuals_s) -> dict[str, float]:
             "mae": float(np.mean(np.abs(r))), "n": int(r.size)}
 
 
-def find_picks(prob, threshold: float) -> np.ndarray:
-    """Sample index of the maximum of every contiguous run of ``prob >= threshold``."""
+def find_picks(prob, threshold: float, min_distance: int = 0) -> np.ndarray:
+    """Pick samples: the maximum of every contiguous run of ``prob >= threshold``, then,
+    highest first, dropping picks closer than ``min_distance`` samples to a kept one (the
+    minimum peak distance of PhaseNet's post-processing, 0.5 s there). Sorted by sample."""
     prob = np.asarray(prob, float)
     above = prob >= threshold
     if not above.any():
         return np.zeros(0, int)
     edges = np.diff(np.r_[0, above.astype(np.int8), 0])
     starts, stops = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
-    return np.array([a + int(np.argmax(prob[a:b])) for a, b in zip(starts, stops, strict=True)])
+    picks = np.array([a + int(np.argmax(prob[a:b])) for a, b in zip(starts, stops, strict=True)])
+    if min_distance <= 0 or len(picks) < 2:
+        return picks
+    kept: list[int] = []
+    for k in picks[np.argsort(-prob[picks], kind="stable")]:
+        if all(abs(int(k) - j) >= min_distance for j in kept):
+            kept.append(int(k))
+    return np.array(sorted(kept))
 
 
 @dataclass
@@ -99,14 +108,15 @@ class PickCounts:
 
 def phase_metrics(prob, p_true, s_true, *, sampling_rate: float = 100.0,
                   threshold: float = 0.3, tolerance_s: float = 0.1,
-                  id_window_s: float = 0.5) -> dict:
+                  id_window_s: float = 0.5, min_pick_distance_s: float = 0.5) -> dict:
     """All metrics for a set of windows.
 
     prob ``[N, T, 3]`` (N, P, S probabilities); ``p_true``/``s_true`` ``[N]`` onset samples
     inside the window or NaN. Task 1 score: max over the window of ``max(P, S)``; windows with
     any pick are events. Task 2: for each true pick, "P" when the max P probability within
     ±``id_window_s`` of it exceeds the max S probability there. Task 3: residual of the
-    window's arg-max of the matching phase channel.
+    window's arg-max of the matching phase channel. Picks closer than ``min_pick_distance_s``
+    to a higher pick of the same phase are merged into it.
     """
     prob = np.asarray(prob, float)
     p_true = np.asarray(p_true, float)
@@ -125,11 +135,12 @@ def phase_metrics(prob, p_true, s_true, *, sampling_rate: float = 100.0,
     residuals: dict[str, list[float]] = {"P": [], "S": []}
     counts = {"P": PickCounts(), "S": PickCounts()}
     tol = tolerance_s * sampling_rate
+    min_distance = int(round(min_pick_distance_s * sampling_rate))
     pick_residuals: dict[str, list[float]] = {"P": [], "S": []}
     for i in range(n):
         for ch, phase, onset, present in ((1, "P", p_true[i], p_in[i]),
                                           (2, "S", s_true[i], s_in[i])):
-            picks = find_picks(prob[i, :, ch], threshold)
+            picks = find_picks(prob[i, :, ch], threshold, min_distance)
             truth = [onset] if present else []
             pick_residuals[phase] += counts[phase].add(picks, truth, tol)
             if not present:
@@ -147,4 +158,5 @@ def phase_metrics(prob, p_true, s_true, *, sampling_rate: float = 100.0,
         out[f"picks_{phase}"] = scores
     out["threshold"] = threshold
     out["tolerance_s"] = tolerance_s
+    out["min_pick_distance_s"] = min_pick_distance_s
     return out

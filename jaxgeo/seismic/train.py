@@ -302,7 +302,8 @@ def evaluate(module, variables, dataset, config, split: str = "test") -> dict:
     s_true = _onsets(y[:, :, 2])
     metrics = phase_metrics(res["prob"], p_true, s_true,
                             sampling_rate=float(config.data.sampling_rate),
-                            threshold=float(e.threshold), tolerance_s=float(e.tolerance_s))
+                            threshold=float(e.threshold), tolerance_s=float(e.tolerance_s),
+                            min_pick_distance_s=float(e.min_pick_distance_s))
     metrics["n_windows"] = int(len(y))
     metrics["split"] = split
     return metrics, res
@@ -359,5 +360,6 @@ def default_config() -> ml_collections.ConfigDict:
         max_eval_batches=0,
         keep_checkpoints=3, resume=False))
     c.eval = ml_collections.ConfigDict(dict(
-        split="test", threshold=0.3, tolerance_s=0.1, seed=123, max_batches=0))
+        split="test", threshold=0.3, tolerance_s=0.1, min_pick_distance_s=0.5, seed=123,
+        max_batches=0))
     return c
