@@ -317,9 +317,15 @@ def _limit(iterable, n: int):
 
 
 def _onsets(label: np.ndarray) -> np.ndarray:
-    """True onset sample per window from a Gaussian label (its peak), NaN where absent."""
+    """True onset sample per window from a Gaussian label (its peak), NaN where absent.
+
+    A label whose maximum sits on the first or last sample belongs to an onset outside the
+    window (only its tail is inside) and counts as absent.
+    """
     peak = label.max(axis=1)
-    return np.where(peak > 0.5, label.argmax(axis=1).astype(float), np.nan)
+    where = label.argmax(axis=1)
+    inside = (peak > 0.5) & (where > 0) & (where < label.shape[1] - 1)
+    return np.where(inside, where.astype(float), np.nan)
 
 
 def eval_phase(config, dataset=None) -> dict:
