@@ -1,15 +1,33 @@
 """jaxgeo.wave: differentiable 2-D acoustic and elastic finite-difference propagators.
 
-Public API::
+Public API (pure functions; jit-, grad-, vmap-compatible)::
 
     ricker(freq, nt, dt, peak_time=None) -> [nt]
+    load_wavelet(path, nt=None)
     acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations, *,
              rho=None, order=8, pml_width=20, free_surface=False, checkpoint_every=None,
              pml_freq=None, mesh=None) -> [n_shots, n_receivers, nt]
     elastic(vp, vs, rho, dx, dt, source_amplitudes, source_locations, receiver_locations, *,
             source_type="fz", order=4, pml_width=20, free_surface=False,
             checkpoint_every=None, pml_freq=None, mesh=None) -> {"vz", "vx", "p"}
-    models: layered, smooth_gradient, gaussian_anomaly, marmousi_like, load_model
+    models: layered, smooth_gradient, smoothed, gaussian_anomaly, marmousi_like,
+            rho_gardner, vs_from_vp, load_model
+
+Conventions: models ``[nz, nx]`` (m/s, kg/m^3); locations are integer ``(z, x)`` cells
+relative to the model (the CPML is added outside); amplitudes ``[n_shots, n_sources, nt]``;
+sample ``i`` of sources and data is time ``i * dt``. The acoustic source approximates
+``s(t) delta(x - x_s)`` so a homogeneous trace is ``G * s`` with
+``lap G - c^-2 G_tt = -delta delta`` (see `jaxgeo.wave.acoustic` and `jaxgeo.wave.elastic`
+for the elastic sources and staggered-grid positions).
+
+Multiple devices: pass ``mesh=jaxgeo.core.parallel.make_mesh("shots")`` (any one-axis
+mesh): the shot axis is split over its devices with `shard_map` (models replicated, no
+communication in the time loop) and the data come back as one array in shot order; the
+shot count is padded with silent shots when it does not divide the mesh. Gradients flow
+through the sharded path (per-device model gradients are summed).
+
+Value checks (CFL, positivity, points per wavelength) need concrete inputs and are skipped
+while tracing; call the propagator once eagerly (or outside `jax.grad`) to get them.
 """
 
 from jaxgeo.wave import models

@@ -87,10 +87,6 @@ def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations
 
 # --------------------------------------------------------------------------- helpers
 
-# Time steps per scan iteration. 2 avoids a field copy per step but doubles compile time
-# for no measurable speed-up on CPU (benchmarks/wave_vs_deepwave.py), so 1 is used.
-UNROLL = 1
-
 
 def pad_widths(pml_width: int, free_surface: bool) -> tuple[int, int, int, int]:
     """Cells added (top, bottom, left, right) around the model."""
@@ -126,37 +122,22 @@ def resolve_pml_freq(pml_freq, source_amplitudes, dt):
     return checks.dominant_frequency(source_amplitudes, dt)
 
 
-def leapfrog_loop(one_step, fields, memories, inputs, nt, checkpoint_every,
-                  unroll: int = UNROLL):
-    """Run a two-level scheme ``u_next = one_step(u, u_prev, memories, x)`` for nt steps.
+def leapfrog_loop(one_step, fields, memories, inputs, nt, checkpoint_every):
+    """Run a two-level scheme for nt steps (checkpointed chunks, see `run_time_loop`).
 
-    ``one_step(u, u_prev, memories, x) -> (u_next, memories, record_of_u)``. With
-    ``unroll=2`` two steps run per scan iteration, writing ``u_next`` into the slot of
-    ``u_prev`` so the loop carries need no copies (larger program, longer compile).
-    Returns records ``[nt, ...]`` (record ``i`` is taken from ``u_i``).
+    ``one_step(u, u_prev, memories, x) -> (u_next, memories, record_of_u)``. Returns the
+    records ``[nt, ...]`` (record ``i`` is taken from ``u_i``). Two steps per iteration
+    (to avoid the carry copy) doubled compile time for no measurable gain on CPU.
     """
     if checkpoint_every is None:
         checkpoint_every = default_checkpoint_every(nt)
-    if unroll == 1:
-        def step1(carry, x):
-            u_prev, u, mem = carry
-            u_next, mem, record = one_step(u, u_prev, mem, x)
-            return (u, u_next, mem), record
-        return run_time_loop(step1, (fields, fields, memories), inputs, nt, checkpoint_every)
-    nt2 = -(-nt // 2)
-    pad = 2 * nt2 - nt
-    inputs = jnp.concatenate([inputs, jnp.zeros((pad,) + inputs.shape[1:], inputs.dtype)])
-    inputs = inputs.reshape((nt2, 2) + inputs.shape[1:])
 
-    def step(carry, x_pair):
+    def step(carry, x):
         u_prev, u, mem = carry
-        u_next, mem, rec0 = one_step(u, u_prev, mem, x_pair[0])
-        u_next2, mem, rec1 = one_step(u_next, u, mem, x_pair[1])
-        return (u_next, u_next2, mem), jnp.stack([rec0, rec1])
+        u_next, mem, record = one_step(u, u_prev, mem, x)
+        return (u, u_next, mem), record
 
-    k = -(-int(checkpoint_every) // 2)
-    records = run_time_loop(step, (fields, fields, memories), inputs, nt2, k)
-    return records.reshape((2 * nt2,) + records.shape[2:])[:nt]
+    return run_time_loop(step, (fields, fields, memories), inputs, nt, checkpoint_every)
 
 
 def pad_field(u, halo: int, free_surface: bool, axis: int, odd_top: bool = True):
