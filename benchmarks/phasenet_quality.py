@@ -4,7 +4,7 @@ Trains jaxgeo's PhaseNet with ``train_phase`` on the synthetic train split and e
 test split: task 1 ROC-AUC, task 2 MCC, task 3 residuals and pick precision/recall/F1 within
 0.1 s. Goal: P F1 >= 0.95, S F1 >= 0.85. Appends a section to benchmarks/RESULTS.md.
 
-    python benchmarks/phasenet_quality.py [--steps 2000] [--lr 3e-3] [--filter_factor 2]
+    python benchmarks/phasenet_quality.py [--steps 900] [--lr 3e-3] [--filter_factor 2]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from jaxgeo.seismic.train import (  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--traces", type=int, default=3000)
-    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=900)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
@@ -58,7 +58,7 @@ def main() -> None:
     c.train.batch_size = args.batch
     c.train.lr = args.lr
     c.train.epochs = args.epochs
-    c.train.max_steps_per_epoch = args.steps // args.epochs
+    c.train.steps_per_epoch = args.steps // args.epochs
     c.train.lr_decay_steps = args.steps
     c.train.max_eval_batches = 4
     print(f"device: {jax.devices()[0].device_kind} x{jax.device_count()}  ({os.cpu_count()} cores)")

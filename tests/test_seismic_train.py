@@ -50,7 +50,7 @@ def _common(dataset_path, model_path):
 def trained(entry, dataset_path, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
     history = entry.run(["--mode", "train_phase", "--model_type", "phasenet", "--epochs", "2",
-                         "--lr", "0.005", "--config.train.max_steps_per_epoch=80", "--plot",
+                         "--lr", "0.005", "--config.train.steps_per_epoch=40", "--plot",
                          *_common(dataset_path, run_dir)])
     return run_dir, history
 

@@ -225,9 +225,9 @@ def train_phase(config, dataset=None):
             history = json.loads((out / "history.json").read_text())["epochs"]
         log.info("resumed from epoch %d", start_epoch - 1)
     step_fn = make_train_step(module)
-    steps = train_loader.batches_per_epoch()
-    if int(t.max_steps_per_epoch) > 0:
-        steps = min(steps, int(t.max_steps_per_epoch))
+    # An epoch is one pass over the training split unless steps_per_epoch fixes its length
+    # (the training batch stream is endless, so longer "epochs" simply keep drawing windows).
+    steps = int(t.steps_per_epoch) or train_loader.batches_per_epoch()
     predict = make_predict(module)
     batches = iter(train_loader)
     for epoch in range(start_epoch, int(t.epochs)):
@@ -362,7 +362,7 @@ def default_config() -> ml_collections.ConfigDict:
         dataset="synthetic", sampling_rate=100.0, synthetic_traces=3000, seed=0, sigma=20.0,
         prefetch=4, cache_dir=""))
     c.train = ml_collections.ConfigDict(dict(
-        epochs=5, batch_size=32, lr=1e-3, lr_decay_steps=0, seed=0, max_steps_per_epoch=0,
+        epochs=5, batch_size=32, lr=1e-3, lr_decay_steps=0, seed=0, steps_per_epoch=0,
         max_eval_batches=0,
         keep_checkpoints=3, resume=False))
     c.eval = ml_collections.ConfigDict(dict(
