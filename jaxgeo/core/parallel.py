@@ -8,7 +8,7 @@ unchanged: the mesh simply has one entry.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -16,26 +16,83 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-# Environment variables that signal a multi-host job (SLURM, Open MPI, or JAX's own).
-_CLUSTER_VARS = ("JAX_COORDINATOR_ADDRESS", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE")
 _initialized = {"done": False}
+
+# The srun job-step variables JAX's own SLURM detection reads (jax._src.clusters.SlurmCluster).
+_SLURM_STEP_VARS = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID",
+                    "SLURM_LOCALID")
+
+
+def _int_env(env: Mapping[str, str], *names: str) -> int | None:
+    """The first of `names` that is set in `env`, as an int (None when none is set)."""
+    for name in names:
+        if env.get(name):
+            try:
+                return int(env[name])
+            except ValueError:
+                raise ValueError(f"environment variable {name}={env[name]!r} is not an "
+                                 f"integer") from None
+    return None
+
+
+def distributed_init_args(env: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """The keyword arguments for `jax.distributed.initialize`, or None for a one-process run.
+
+    Recognised launchers, checked in this order:
+
+    * **explicit**: ``JAX_COORDINATOR_ADDRESS=host:port`` with ``JAX_NUM_PROCESSES`` and
+      ``JAX_PROCESS_ID`` (the count and id may instead come from ``SLURM_NTASKS`` /
+      ``SLURM_PROCID`` or ``OMPI_COMM_WORLD_SIZE`` / ``OMPI_COMM_WORLD_RANK``) ->
+      ``coordinator_address``, ``num_processes`` and ``process_id`` are passed explicitly;
+    * **SLURM** job step (``srun``: ``SLURM_JOB_ID``, ``SLURM_STEP_NODELIST``, ``SLURM_NTASKS``
+      > 1, ``SLURM_PROCID``, ``SLURM_LOCALID``) -> ``{}``: JAX derives everything itself;
+    * **Open MPI** ``mpirun`` (``OMPI_COMM_WORLD_SIZE`` > 1 and ``OMPI_MCA_orte_hnp_uri``)
+      -> ``{}``, likewise.
+
+    A process count of 1, or no such variables (including a plain ``sbatch`` script outside
+    ``srun``), means one process: None. An Open MPI job JAX cannot locate the coordinator of
+    (Open MPI 5 sets no ``OMPI_MCA_orte_hnp_uri``), or a coordinator address without a process
+    count or id, raises a ValueError saying which variables to set.
+    """
+    env = os.environ if env is None else env
+    coordinator = env.get("JAX_COORDINATOR_ADDRESS")
+    if coordinator:
+        n = _int_env(env, "JAX_NUM_PROCESSES", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE")
+        pid = _int_env(env, "JAX_PROCESS_ID", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK")
+        if n is None or pid is None:
+            raise ValueError(
+                f"JAX_COORDINATOR_ADDRESS={coordinator} is set but the number of processes "
+                f"or this process's id is not; set JAX_NUM_PROCESSES and JAX_PROCESS_ID "
+                f"(or launch with srun / mpirun)")
+        if n <= 1:
+            return None
+        return {"coordinator_address": coordinator, "num_processes": n, "process_id": pid}
+    if all(env.get(v) for v in _SLURM_STEP_VARS):
+        return {} if _int_env(env, "SLURM_NTASKS") > 1 else None
+    world = _int_env(env, "OMPI_COMM_WORLD_SIZE")
+    if world is not None and world > 1:
+        if not env.get("OMPI_MCA_orte_hnp_uri"):
+            raise ValueError(
+                f"Open MPI job of {world} processes, but JAX cannot find its coordinator "
+                f"(no OMPI_MCA_orte_hnp_uri, as with Open MPI 5); set "
+                f"JAX_COORDINATOR_ADDRESS=<host of rank 0>:<free port>")
+        return {}
+    return None
 
 
 def maybe_initialize_distributed() -> bool:
     """Call `jax.distributed.initialize()` once when cluster variables are set.
 
-    Returns True when a multi-host runtime was initialised. Single-process runs (no
-    cluster variables, or a cluster of one task) do nothing.
+    The variables and the arguments passed are those of `distributed_init_args`. Returns True
+    when a multi-process runtime was (or already had been) initialised; single-process runs
+    do nothing and return False.
     """
     if _initialized["done"]:
         return True
-    present = [v for v in _CLUSTER_VARS if os.environ.get(v)]
-    if not present:
+    kwargs = distributed_init_args()
+    if kwargs is None:
         return False
-    n_tasks = int(os.environ.get("SLURM_NTASKS") or os.environ.get("OMPI_COMM_WORLD_SIZE") or 2)
-    if n_tasks <= 1 and "JAX_COORDINATOR_ADDRESS" not in os.environ:
-        return False
-    jax.distributed.initialize()
+    jax.distributed.initialize(**kwargs)
     _initialized["done"] = True
     return True
 
