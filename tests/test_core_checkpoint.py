@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgeo.core.checkpoint import Checkpointer, CheckpointError
+from jaxgeo.core import checkpoint
+from jaxgeo.core.checkpoint import SCHEMA_VERSION, Checkpointer, CheckpointError
 
 JOB = textwrap.dedent("""
     import os, signal, sys
@@ -75,26 +76,75 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
 
 
 def test_half_written_checkpoint_is_never_latest(tmp_path):
-    # A real crash: a 256 MB save is started asynchronously and the process dies at once.
+    ckpt_dir = tmp_path / "ck"
+    crashed = ckpt_dir / "1.orbax-checkpoint-tmp"  # Orbax's temporary name for step 1
+    # A real crash: a 256 MB save of step 1 runs in the background; the process dies as soon
+    # as Orbax has created the step's temporary directory, long before the final rename.
     script = tmp_path / "crash.py"
     script.write_text(textwrap.dedent(f"""
-        import os, jax.numpy as jnp
+        import os, time, jax.numpy as jnp
+        from pathlib import Path
         from jaxgeo.core.checkpoint import Checkpointer
-        c = Checkpointer({str(tmp_path / 'ck')!r})
+        c = Checkpointer({str(ckpt_dir)!r})
         c.save(0, {{"w": jnp.ones(3)}}); c.wait()
         c.save(1, {{"w": jnp.ones((8192, 8192))}})
-        os._exit(0)
+        tmp, deadline = Path({str(crashed)!r}), time.time() + 120
+        while not tmp.exists() and time.time() < deadline:
+            time.sleep(0.001)
+        os._exit(0 if tmp.exists() and not (tmp.parent / "1").exists() else 3)
     """))
-    subprocess.run([sys.executable, str(script)], check=True, timeout=300)
-    # And a manufactured one: a complete step copied under Orbax's temporary name, one file cut.
-    ckpt_dir = tmp_path / "ck"
-    partial = ckpt_dir / "9.orbax-checkpoint-tmp"
-    shutil.copytree(ckpt_dir / "0", partial)
-    (partial / "commit_success.txt").unlink(missing_ok=True)
+    run = subprocess.run([sys.executable, str(script)], timeout=300, capture_output=True,
+                         text=True)
+    # The precondition, checked rather than assumed: the crash left step 1 half-written.
+    assert run.returncode == 0, run.stderr
+    assert crashed.is_dir() and not (ckpt_dir / "1").exists()
+    shutil.copytree(crashed, tmp_path / "crashed-step-1")
+
+    # Opening a Checkpointer deletes the leftover before it lists anything (synchronously).
     ckpt = Checkpointer(ckpt_dir)
+    assert not crashed.exists()
     assert ckpt.latest_step() == 0
-    restored = ckpt.restore({"w": jnp.zeros(3)})
-    np.testing.assert_array_equal(restored["w"], np.ones(3))
+
+    # Now present half-written steps to the open manager, which cleans nothing any more: the
+    # crashed step put back, and a full copy of step 0 under step 9's temporary name (every
+    # file written, only the rename missing).
+    shutil.copytree(tmp_path / "crashed-step-1", crashed)
+    shutil.copytree(ckpt_dir / "0", ckpt_dir / "9.orbax-checkpoint-tmp")
+    assert ckpt.latest_step() == 0
+    assert ckpt.all_steps() == [0]
+    np.testing.assert_array_equal(ckpt.restore({"w": jnp.zeros(3)})["w"], np.ones(3))
+    with pytest.raises(CheckpointError, match="no checkpoint for step 9"):
+        ckpt.restore({"w": jnp.zeros(3)}, step=9)
+    # They were really there while the manager listed the steps: ignored, not cleaned away.
+    assert crashed.is_dir() and (ckpt_dir / "9.orbax-checkpoint-tmp").is_dir()
+    ckpt.close()
+
+    # The next run's Checkpointer removes both; saving the next step works as usual.
+    with Checkpointer(ckpt_dir) as again:
+        assert sorted(p.name for p in ckpt_dir.iterdir()) == ["0"]
+        again.save(1, {"w": jnp.full(3, 2.0)})
+        again.wait()
+        assert again.all_steps() == [0, 1]
+
+
+def test_schema_version_mismatch_is_refused(tmp_path, monkeypatch):
+    state, config = {"w": jnp.arange(3.0)}, {"model": {"width": 16}}
+    for written in (SCHEMA_VERSION - 1, SCHEMA_VERSION + 1):  # an older and a newer jaxgeo
+        directory = tmp_path / f"v{written}"
+        monkeypatch.setattr(checkpoint, "SCHEMA_VERSION", written)
+        with Checkpointer(directory, config=config) as c:
+            c.save(0, state)
+        monkeypatch.undo()
+        with Checkpointer(directory, config=config) as c:
+            assert c.stored_meta()["schema_version"] == written
+            with pytest.raises(CheckpointError,
+                               match=rf"schema version {written} in .* is not {SCHEMA_VERSION}"
+                                     rf".*new output directory"):
+                c.restore(state)
+    # The same config under the current version restores (the refusal is the version alone).
+    with Checkpointer(tmp_path / "now", config=config) as c:
+        c.save(0, state)
+        np.testing.assert_array_equal(c.restore(state)["w"], np.arange(3.0))
 
 
 def test_incompatible_config_is_refused_with_field_names(tmp_path):

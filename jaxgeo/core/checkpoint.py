@@ -1,7 +1,8 @@
 """Orbax checkpoints with the run's config stored beside every step.
 
 Orbax writes each step into a temporary directory and renames it when complete, so a
-run killed half-way through a save never leaves a checkpoint that `latest_step` returns.
+run killed half-way through a save never leaves a checkpoint that `latest_step` returns;
+opening a `Checkpointer` deletes such leftovers.
 Every step also stores ``meta`` = {schema version, resolved config}; restoring under a
 config whose compatibility-relevant fields differ raises `CheckpointError` naming them.
 
@@ -17,6 +18,7 @@ Typical ``--resume`` use::
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -65,9 +67,24 @@ class Checkpointer:
         self.config = to_plain(config) if config is not None else {}
         self.compat_fields = list(compat_fields) if compat_fields is not None else None
         self.ignore_prefixes = tuple(ignore_prefixes)
+        self._remove_unfinished_steps()
+        # Orbax's own clean-up runs in a background thread (racing with the first query);
+        # ours above has finished before the manager lists the steps.
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                               cleanup_tmp_directories=True)
+                                               cleanup_tmp_directories=False)
         self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+    def _remove_unfinished_steps(self) -> None:
+        """Delete the temporary directories of saves that never completed (a crashed run).
+
+        Orbax writes a step under ``<step>.orbax-checkpoint-tmp`` and renames it when complete;
+        whatever still carries that name was never finished and is never restored. Only the
+        primary process deletes, and only when the Checkpointer is opened (before any save).
+        """
+        if jax.process_index() != 0 or not self.directory.is_dir():
+            return
+        for name in ocp.path.step.tmp_checkpoints(self.directory):
+            shutil.rmtree(self.directory / name, ignore_errors=True)
 
     # ------------------------------------------------------------------ save
     def save(self, step: int, state: Any, *, force: bool = False) -> bool:
@@ -120,7 +137,9 @@ class Checkpointer:
         if stored.get("schema_version") != SCHEMA_VERSION:
             raise CheckpointError(
                 f"checkpoint schema version {stored.get('schema_version')} in {self.directory} "
-                f"is not {SCHEMA_VERSION}; it was written by another jaxgeo version")
+                f"is not {SCHEMA_VERSION}, the version this jaxgeo reads; it was written by "
+                f"another jaxgeo version. Restore it with that version, or start without "
+                f"--resume in a new output directory.")
         old, new = _flatten(stored.get("config", {})), _flatten(self.config)
         if self.compat_fields is not None:
             fields = self.compat_fields
