@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# CPU build of torch first (seisbench needs it); a bare `torch` would pull a CUDA build.
+	# torch first (seisbench needs it). No index URL is passed: on this machine the pin
+	# torch==2.13.0 resolves to the CPU wheel (2.13.0+cpu) that pip's configuration provides
+	# (find-links /opt/wheels); a bare `torch` would fetch the newer CUDA build from the index.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test,tune]'
 	touch $(STAMP)

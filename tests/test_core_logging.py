@@ -1,4 +1,5 @@
-"""tensorboardX event files written by MetricWriter, read back with tbparse."""
+"""tensorboardX event files written by MetricWriter, read back with tensorboard's
+EventAccumulator."""
 
 import matplotlib
 
