@@ -23,7 +23,7 @@ def default_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.mode = "inversion"                 # forward | inversion
     c.equation = "acoustic"              # acoustic | acoustic_vd | elastic
-    c.dtype = "float32"
+    c.dtype = "float32"                  # float32 | float64 (jax x64 during the run only)
     c.dx = 20.0
     c.dt = 0.002
     c.nt = 1000
@@ -115,7 +115,7 @@ def default_config() -> ml_collections.ConfigDict:
 
     c.devices = ml_collections.ConfigDict()
     c.devices.num_devices = 0            # 0 = all visible
-    c.devices.num_threads = 0            # 0 = default
+    c.devices.num_threads = 0            # CPU cores for XLA (affinity); 0 = all allowed
     c.devices.use_cuda = False
     c.devices.gpuid = 0
 
@@ -151,7 +151,8 @@ LEGACY_FLAGS = (
     LegacyFlag("--save-path", "save_path", "value", str, "output directory"),
     LegacyFlag("--mode", "mode", "value", str, "forward or inversion",
                choices=("forward", "inversion")),
-    LegacyFlag("--num_threads", "devices.num_threads", "value", int, "CPU threads"),
+    LegacyFlag("--num_threads", "devices.num_threads", "value", int,
+               "CPU cores for XLA (sets the process CPU affinity before jax starts)"),
     LegacyFlag("--batchsize", "encoding.batchsize", "value", int, "shots per super shot"),
     LegacyFlag("--use-cuda", "devices.use_cuda", "bool", help="run on a GPU"),
     LegacyFlag("--gpuid", "devices.gpuid", "value", int, "GPU index"),
@@ -201,6 +202,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     check_choice(config, "model.source", ("files", "procedural"))
     check_choice(config, "elastic_source", ("explosion", "fz", "fx"))
     check_type(config, "model.downsample", int)
+    check_type(config, "devices.num_threads", int)
+    check_range(config, "devices.num_threads", 0, 1 << 16)
     check_positive(config, "model.downsample")
     check_choice(config, "geometry.spread", ("fixed", "moving"))
     check_choice(config, "wavelet.kind", ("ricker", "file"))

@@ -74,13 +74,14 @@ def write_observed(path: str | os.PathLike, data: np.ndarray,
 
 
 def read_observed(path: str | os.PathLike, n_shots: int, n_rec: int, nt: int,
-                  n_comp: int) -> np.ndarray:
-    """Read ``shot_{i}`` datasets back into ``[n_shots, n_comp, n_rec, nt]``, checking shapes."""
+                  n_comp: int, dtype: str = "float32") -> np.ndarray:
+    """Read ``shot_{i}`` datasets back into ``[n_shots, n_comp, n_rec, nt]`` (``dtype``),
+    checking shapes."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"observed data file {str(path)!r} does not exist; create it "
                                 f"with --mode forward or set config.data.observed")
-    out = np.empty((n_shots, n_comp, n_rec, nt), np.float32)
+    out = np.empty((n_shots, n_comp, n_rec, nt), np.dtype(dtype))
     with h5py.File(path, "r") as f:
         for i in range(n_shots):
             key = f"shot_{i}"

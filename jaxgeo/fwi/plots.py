@@ -13,11 +13,13 @@ import numpy as np  # noqa: E402
 from jaxgeo.core.plotting import save_figure  # noqa: E402
 
 
-def to_image(array: np.ndarray, symmetric: bool = False) -> np.ndarray:
-    """``[nz, nx]`` -> ``[nz, nx, 3]`` uint8 (viridis, or seismic when ``symmetric``)."""
+def to_image(array: np.ndarray, symmetric: bool = False,
+             vmax: float | None = None) -> np.ndarray:
+    """``[nz, nx]`` -> ``[nz, nx, 3]`` uint8 (viridis, or seismic when ``symmetric``,
+    scaled to ``±vmax``, default ``max|array|``)."""
     a = np.asarray(array, np.float64)
     if symmetric:
-        m = np.max(np.abs(a)) or 1.0
+        m = vmax or np.max(np.abs(a)) or 1.0
         norm, cmap = (a / m + 1) / 2, plt.get_cmap("seismic")
     else:
         lo, hi = np.min(a), np.max(a)

@@ -6,7 +6,7 @@ shape, source outside the grid, unstable dt) so that a bad run stops before it w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -42,7 +42,7 @@ class Problem:
     true_model: dict[str, np.ndarray] | None
     source_locations: np.ndarray        # [n_shots, n_src, 2] int32 (z, x)
     receiver_locations: np.ndarray      # [n_shots, n_rec, 2] int32
-    wavelet: np.ndarray                 # [nt] float32
+    wavelet: np.ndarray                 # [nt] (float32, or float64 with config.dtype)
     seabed: np.ndarray | None
     invert: tuple[str, ...]
     bounds: dict[str, tuple] = field(default_factory=dict)
@@ -59,7 +59,17 @@ class Problem:
         """``[n_shots, n_src, nt]``: the wavelet at every source."""
         w = self.wavelet if wavelet is None else wavelet
         n_shots, n_src = self.source_locations.shape[:2]
-        return np.broadcast_to(np.asarray(w, np.float32), (n_shots, n_src, self.nt)).copy()
+        return np.broadcast_to(np.asarray(w, self.wavelet.dtype),
+                               (n_shots, n_src, self.nt)).copy()
+
+
+def with_dtype(problem: Problem, dtype: str) -> Problem:
+    """``problem`` with models and wavelet cast to ``dtype`` ("float32" | "float64")."""
+    dt = np.dtype(dtype)
+    cast = lambda d: None if d is None else {k: np.asarray(v, dt) for k, v in d.items()}
+    return replace(problem, init_model=cast(problem.init_model),
+                   true_model=cast(problem.true_model),
+                   wavelet=np.asarray(problem.wavelet, dt))
 
 
 def procedural_models(config) -> tuple[dict, dict]:
@@ -182,6 +192,7 @@ def build_problem(config, *, need_true: bool = False) -> Problem:
         pml_freq=float(config.wavelet.freq),
         components=tuple(config.data.components) if config.equation == "elastic" else ("p",),
         elastic_source=str(config.elastic_source))
-    return Problem(settings=settings, nt=int(config.nt), init_model=init, true_model=true,
-                   source_locations=src, receiver_locations=rec, wavelet=_wavelet(config),
-                   seabed=seabed, invert=tuple(config.model.invert), bounds=bounds)
+    problem = Problem(settings=settings, nt=int(config.nt), init_model=init, true_model=true,
+                      source_locations=src, receiver_locations=rec, wavelet=_wavelet(config),
+                      seabed=seabed, invert=tuple(config.model.invert), bounds=bounds)
+    return with_dtype(problem, str(config.dtype))

@@ -8,10 +8,20 @@ code per update). Per epoch: model/gradient snapshots ``para{name}F{band}E{epoch
 ``grad{name}F{band}E{epoch}.npy``, tensorboard scalars and images, an Orbax checkpoint
 (``--resume`` continues after the last complete epoch). At the end: ``loss.npy``
 ``[n_bands, epochs, step_per_epoch]``, ``final_{name}.npy`` and PNG figures.
+
+Tensorboard (``logs/``), per epoch: scalars ``loss`` (mean over the epoch's updates) and
+``model_rms_error``; images ``model/{name}``, ``gradient/{name}`` and
+``shot_gather/synthetic`` / ``shot_gather/residual`` (the middle shot modelled in the
+current model, time down, against the band's observed data).
+
+Precision: ``config.dtype = "float64"`` runs modelling, misfit, gradients and updates in
+float64 by entering ``jax.enable_x64(True)`` for the duration of ``run_forward`` /
+``invert`` only (x64 is not switched on globally; float32 runs are unaffected).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import time
@@ -31,8 +41,15 @@ from jaxgeo.core.train import NonFiniteLossError
 from jaxgeo.fwi import encoding, filters, gradients, io, optim
 from jaxgeo.fwi.config import validate
 from jaxgeo.fwi.losses import make_loss
-from jaxgeo.fwi.setup import Problem, build_problem
-from jaxgeo.fwi.simulate import forward_all, make_mesh, make_objective, pad_batch, put_sharded
+from jaxgeo.fwi.setup import Problem, build_problem, with_dtype
+from jaxgeo.fwi.simulate import (
+    forward_all,
+    make_mesh,
+    make_objective,
+    pad_batch,
+    put_sharded,
+    simulate,
+)
 
 log = get_logger("jaxgeo.fwi")
 
@@ -45,6 +62,15 @@ class InversionResult:
     save_path: Path | None
     snapshots: list = dataclasses.field(default_factory=list)   # first parameter per epoch
     step_times: list = dataclasses.field(default_factory=list)  # wall s per update
+    epochs_run: list = dataclasses.field(default_factory=list)  # (band, epoch) run by this call
+    resumed_from: tuple[int, int] | None = None   # (band, epoch) of the restored checkpoint
+
+
+def _precision(config):
+    """``jax.enable_x64(True)`` for ``dtype = "float64"``; nothing for float32."""
+    if str(config.dtype) == "float64":
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
 
 
 # ----------------------------------------------------------------------- forward
@@ -53,8 +79,14 @@ class InversionResult:
 def run_forward(config, problem: Problem | None = None, *, write: bool = True) -> np.ndarray:
     """Observed data from the true model ``[n_shots, n_comp, n_rec, nt]``; written as HDF5
     (``config.data.observed``) and optionally SEG-Y beside it."""
+    maybe_initialize_distributed()
     validate(config)
-    problem = problem or build_problem(config, need_true=True)
+    with _precision(config):
+        return _run_forward(config, problem, write)
+
+
+def _run_forward(config, problem, write):
+    problem = with_dtype(problem or build_problem(config, need_true=True), str(config.dtype))
     if problem.true_model is None:
         raise ValueError("forward modelling needs the true model (config.model.true)")
     mesh = make_mesh(config.devices.num_devices)
@@ -172,16 +204,31 @@ def _minibatches(n_shots: int, num_batches: int, seed: int, band: int, epoch: in
 
 def invert(config, *, coding: bool = False, observed: np.ndarray | None = None,
            problem: Problem | None = None, write: bool = True,
-           stop_after_epochs: int | None = None, timings: bool = False) -> InversionResult:
+           stop_after_epochs: int | None = None, timings: bool = False,
+           callback=None) -> InversionResult:
     """Run an inversion. ``observed`` (``[n_shots, n_comp, n_rec, nt]``) overrides the
     HDF5 file. ``stop_after_epochs`` stops early (to simulate a killed run in tests).
+
+    ``callback(event, info)`` (optional; host numpy values) is called with
+    ``"band"`` at the start of each band (``band``, ``observed`` and ``amplitudes`` as
+    used in that band, ``opt_state``), ``"update"`` after every update (``band``,
+    ``epoch``, ``update``, ``before``/``after`` models, ``opt_state``, ``loss``) and
+    ``"epoch"`` after an epoch's outputs and checkpoint are written (``band``, ``epoch``,
+    ``model``). An exception raised by it ends the run as a crash would.
 
     All inputs are checked (config, files, shapes, CFL, geometry) before any output is
     written or any propagation starts.
     """
     maybe_initialize_distributed()
     validate(config)
-    problem = problem or build_problem(config)
+    with _precision(config):
+        return _invert(config, coding, observed, problem, write, stop_after_epochs, timings,
+                       callback)
+
+
+def _invert(config, coding, observed, problem, write, stop_after_epochs, timings, callback):
+    dtype = np.dtype(str(config.dtype))
+    problem = with_dtype(problem or build_problem(config), dtype.name)
     s = problem.settings
     if coding:
         rec0 = problem.receiver_locations[0]
@@ -194,7 +241,7 @@ def invert(config, *, coding: bool = False, observed: np.ndarray | None = None,
     n_comp, n_rec = len(s.components), problem.receiver_locations.shape[1]
     if observed is None:
         observed = io.read_observed(config.data.observed, problem.n_shots, n_rec,
-                                    problem.nt, n_comp)
+                                    problem.nt, n_comp, dtype.name)
     elif observed.shape != (problem.n_shots, n_comp, n_rec, problem.nt):
         raise ValueError(f"observed data has shape {observed.shape}; expected "
                          f"{(problem.n_shots, n_comp, n_rec, problem.nt)}")
@@ -206,7 +253,7 @@ def invert(config, *, coding: bool = False, observed: np.ndarray | None = None,
     data_scale = float(np.sqrt(np.mean(np.square(observed, dtype=np.float64))))
     if data_scale == 0.0:
         raise ValueError("observed data is all zeros; check config.data.observed")
-    observed = (observed / data_scale).astype(np.float32)
+    observed = (observed / data_scale).astype(dtype)
     problem = dataclasses.replace(problem, wavelet=problem.wavelet / data_scale)
     bands = list(config.multiscale.bands)
     sos_list = [filters.design(b if isinstance(b, str | float | int) else list(b), s.dt,
@@ -246,9 +293,11 @@ def invert(config, *, coding: bool = False, observed: np.ndarray | None = None,
     tx0 = _make_tx(config, 0)
     state = {"params": params, "opt_state": _init_opt_state(config, tx0, params),
              "history": history, "position": np.array([0, -1], np.int32)}
+    resumed_from = None
     if write and config.resume and ckpt.latest_step() is not None:
         state = ckpt.restore(state)
-        log.info("resumed from band %d epoch %d", *state["position"].tolist())
+        resumed_from = tuple(int(v) for v in np.asarray(state["position"]))
+        log.info("resumed from band %d epoch %d", *resumed_from)
     band0, last_epoch = (int(v) for v in np.asarray(state["position"]))
     start = (band0, last_epoch + 1)
     if start[1] >= epochs:
@@ -265,75 +314,112 @@ def invert(config, *, coding: bool = False, observed: np.ndarray | None = None,
     epochs_done, stopped = 0, False
     snapshots: list = []
     step_times: list = []
+    epochs_run: list = []
+    # tensorboard shot gather: the middle shot, modelled on one local device from host
+    # arrays (works unchanged under multi-host, where only process 0 writes)
+    shot = problem.n_shots // 2
+    shot_fn = None if writer is None else jax.jit(
+        lambda m, a, s_, r_: simulate(m, a, s_, r_, problem.settings))
 
-    for band in range(start[0], len(bands)):
-        sos = sos_list[band]
-        obs_band = observed if config.multiscale.obsnofilter or sos is None else np.asarray(
-            jax.jit(lambda x, sos=sos: filters.sosfiltfilt(sos, x))(observed))
-        if config.multiscale.filteratfirst and sos is not None:
-            wavelet = np.asarray(filters.sosfiltfilt(sos, jnp.asarray(problem.wavelet)))
-            amps_band, syn_sos = problem.source_amplitudes(wavelet), None
-        else:
-            amps_band, syn_sos = amps_all, sos
-        tx = _make_tx(config, band)
-        if band == start[0] and start[1] > 0:
-            opt_state = jax.device_put(state["opt_state"], rep)
-        else:
-            # committed and replicated like the step's outputs, so the step compiles once
-            opt_state = jax.device_put(_init_opt_state(config, tx, params), rep)
-        step = _make_step(config, problem, mesh, syn_sos, tx)
-        log.info("band %d/%d (%s): %d epochs x %d updates", band + 1, len(bands), bands[band],
-                 epochs, steps)
-        first_epoch = start[1] if band == start[0] else 0
-        for epoch in range(first_epoch, epochs):
-            batches = _minibatches(problem.n_shots, int(config.training.num_batches),
-                                   int(config.seed), band, epoch)
-            bar = progress(range(steps), desc=f"F{band}E{epoch}")
-            for k in bar:
-                t_start = time.perf_counter()
-                if coding:
-                    batch = _coded_batch(config, problem, amps_band, obs_band, key, band,
-                                         epoch, k, n_dev)
-                else:
-                    idx, w = pad_batch(batches[k % len(batches)], n_dev)
-                    batch = (amps_band[idx], problem.source_locations[idx],
-                             problem.receiver_locations[idx], obs_band[idx], w)
-                batch = tuple(put_sharded(x, mesh) for x in batch)
-                params, opt_state, loss, grads = step(params, opt_state, fixed, *batch)
-                loss = float(loss)
-                if not np.isfinite(loss):
-                    raise NonFiniteLossError(f"loss is {loss} at band {band} epoch {epoch} "
-                                             f"update {k}; lower the learning rate or dt")
-                history[band, epoch, k] = loss
-                if timings:
-                    step_times.append(time.perf_counter() - t_start)
-                if hasattr(bar, "set_postfix"):
-                    bar.set_postfix(loss=f"{loss:.4g}")
-            host = gather(params)
-            err = _rms(host[first], true[first]) if true is not None else float("nan")
-            errors.append(err)
-            snapshots.append(host[first])
-            log.info("band %d epoch %d: loss %.5g, %s RMS error %.2f", band, epoch,
-                     history[band, epoch, -1], first, err)
-            if write:
-                _write_epoch(out, writer, host, gather(grads), history, band, epoch,
-                             err, primary)
-                ckpt.save(band * epochs + epoch, {"params": params, "opt_state": opt_state,
-                                                  "history": history,
-                                                  "position": np.array([band, epoch],
-                                                                       np.int32)}, force=True)
-                ckpt.wait()
-            epochs_done += 1
-            if stop_after_epochs is not None and epochs_done >= stop_after_epochs:
-                stopped = True
-                break
-        else:
-            continue
-        break
+    try:
+        for band in range(start[0], len(bands)):
+            sos = sos_list[band]
+            obs_band = observed if config.multiscale.obsnofilter or sos is None else np.asarray(
+                jax.jit(lambda x, sos=sos: filters.sosfiltfilt(sos, x))(observed))
+            if config.multiscale.filteratfirst and sos is not None:
+                wavelet = np.asarray(filters.sosfiltfilt(sos, jnp.asarray(problem.wavelet)))
+                amps_band, syn_sos = problem.source_amplitudes(wavelet), None
+            else:
+                amps_band, syn_sos = amps_all, sos
+            tx = _make_tx(config, band)
+            if band == start[0] and start[1] > 0:
+                opt_state = jax.device_put(state["opt_state"], rep)
+            else:
+                # committed and replicated like the step's outputs, so the step compiles once
+                opt_state = jax.device_put(_init_opt_state(config, tx, params), rep)
+            if callback is not None:
+                callback("band", dict(band=band, observed=obs_band, amplitudes=amps_band,
+                                      opt_state=gather(opt_state)))
+            step = _make_step(config, problem, mesh, syn_sos, tx)
+            log.info("band %d/%d (%s): %d epochs x %d updates", band + 1, len(bands),
+                     bands[band], epochs, steps)
+            first_epoch = start[1] if band == start[0] else 0
+            for epoch in range(first_epoch, epochs):
+                batches = _minibatches(problem.n_shots, int(config.training.num_batches),
+                                       int(config.seed), band, epoch)
+                bar = progress(range(steps), desc=f"F{band}E{epoch}")
+                for k in bar:
+                    t_start = time.perf_counter()
+                    if coding:
+                        batch = _coded_batch(config, problem, amps_band, obs_band, key, band,
+                                             epoch, k, n_dev)
+                    else:
+                        idx, w = pad_batch(batches[k % len(batches)], n_dev)
+                        batch = (amps_band[idx], problem.source_locations[idx],
+                                 problem.receiver_locations[idx], obs_band[idx], w)
+                    batch = tuple(put_sharded(x, mesh) for x in batch)
+                    before = gather(params) if callback is not None else None
+                    params, opt_state, loss, grads = step(params, opt_state, fixed, *batch)
+                    loss = float(loss)
+                    if not np.isfinite(loss):
+                        raise NonFiniteLossError(f"loss is {loss} at band {band} epoch "
+                                                 f"{epoch} update {k}; lower the learning "
+                                                 "rate or dt")
+                    history[band, epoch, k] = loss
+                    if timings:
+                        step_times.append(time.perf_counter() - t_start)
+                    if hasattr(bar, "set_postfix"):
+                        bar.set_postfix(loss=f"{loss:.4g}")
+                    if callback is not None:
+                        callback("update", dict(band=band, epoch=epoch, update=k,
+                                                before=before, after=gather(params),
+                                                opt_state=gather(opt_state), loss=loss))
+                host = gather(params)
+                err = _rms(host[first], true[first]) if true is not None else float("nan")
+                errors.append(err)
+                snapshots.append(host[first])
+                epochs_run.append((band, epoch))
+                log.info("band %d epoch %d: loss %.5g, %s RMS error %.2f", band, epoch,
+                         history[band, epoch, -1], first, err)
+                if write:
+                    gathers = None
+                    if writer is not None and primary:
+                        model = {**problem.init_model, **host}
+                        syn = np.asarray(filters.sosfiltfilt(syn_sos, shot_fn(
+                            model, amps_band[shot:shot + 1],
+                            problem.source_locations[shot:shot + 1],
+                            problem.receiver_locations[shot:shot + 1])))[0, 0]
+                        gathers = (syn, syn - obs_band[shot, 0])
+                    _write_epoch(out, writer, host, gather(grads), history, band, epoch,
+                                 err, primary, gathers)
+                    ckpt.save(band * epochs + epoch, {"params": params, "opt_state": opt_state,
+                                                      "history": history,
+                                                      "position": np.array([band, epoch],
+                                                                           np.int32)},
+                              force=True)
+                    ckpt.wait()
+                if callback is not None:
+                    callback("epoch", dict(band=band, epoch=epoch, model=host))
+                epochs_done += 1
+                if stop_after_epochs is not None and epochs_done >= stop_after_epochs:
+                    stopped = True
+                    break
+            else:
+                continue
+            break
+    except BaseException:
+        # a crashed run: close the event file and let the checkpointer finish, so that
+        # --resume finds the last complete epoch
+        if writer is not None:
+            writer.close()
+        if ckpt is not None:
+            ckpt.close()
+        raise
     final = not stopped
     result = _finish(config, problem, out, writer, ckpt, gather(params), history, errors,
                      observed, mesh, final=final)
     result.snapshots, result.step_times = snapshots, step_times
+    result.epochs_run, result.resumed_from = epochs_run, resumed_from
     return result
 
 
@@ -372,7 +458,8 @@ def _coded_batch(config, problem, amps, obs, key, band, epoch, k, n_dev):
     return amp, src, recs, ob, w
 
 
-def _write_epoch(out, writer, params, grads, history, band, epoch, err, primary):
+def _write_epoch(out, writer, params, grads, history, band, epoch, err, primary,
+                 gathers=None):
     if not primary:
         return
     for name, value in params.items():
@@ -388,6 +475,13 @@ def _write_epoch(out, writer, params, grads, history, band, epoch, err, primary)
         for name, value in params.items():
             writer.image(f"model/{name}", plots.to_image(value), step)
             writer.image(f"gradient/{name}", plots.to_image(grads[name], symmetric=True), step)
+        if gathers is not None:
+            # [n_rec, nt] -> image [nt, n_rec] (time down), one colour scale for both
+            syn, res = (np.asarray(g, np.float64).T for g in gathers)
+            scale = np.max(np.abs(syn)) or 1.0
+            for tag, g in (("synthetic", syn), ("residual", res)):
+                writer.image(f"shot_gather/{tag}", plots.to_image(
+                    np.clip(g / scale, -1.0, 1.0), symmetric=True, vmax=1.0), step)
         writer.flush()
 
 
