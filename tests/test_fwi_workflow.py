@@ -93,6 +93,10 @@ def test_forward_writes_hdf5_and_segy(observed_run):
         assert f.header[2 * 20 + 5][segyio.TraceField.SourceX] == 25 * 20
 
 
+class SimulatedKill(Exception):
+    """Raised from an inversion callback: the run dies as if the process were killed."""
+
+
 def test_inversion_outputs_and_resume_matches_uninterrupted(observed_run, tmp_path):
     tmp, fwd_config, _ = observed_run
     obs = fwd_config.data.observed
@@ -106,15 +110,60 @@ def test_inversion_outputs_and_resume_matches_uninterrupted(observed_run, tmp_pa
                  "figures/residual.png"):
         assert (out / name).is_file(), name
     assert np.load(out / "loss.npy").shape == (1, 3, 2)
-    from tbparse import SummaryReader
-    scalars = SummaryReader(str(out / "logs")).scalars
-    assert set(scalars["tag"]) >= {"loss", "model_rms_error"}
+    assert ref.epochs_run == [(0, 0), (0, 1), (0, 2)] and ref.resumed_from is None
 
+    # tensorboard: per epoch the loss scalar (the epoch's mean update loss, as in loss.npy)
+    # and the model, gradient and shot-gather images
+    from tbparse import SummaryReader
+    reader = SummaryReader(str(out / "logs"))
+    scalars = reader.scalars
+    loss = scalars[scalars["tag"] == "loss"].sort_values("step")
+    assert loss["step"].tolist() == [0, 1, 2]
+    # float32 history -> float32 event value: exact up to the mean's rounding
+    np.testing.assert_allclose(loss["value"], np.nanmean(ref.history[0], axis=1), rtol=1e-6)
+    assert "model_rms_error" in set(scalars["tag"])
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(out / "logs"), size_guidance={"images": 0})
+    events.Reload()
+    # (height, width): models are [nz, nx], gathers [nt, n_rec] (time down)
+    shapes = {"model/vp": (24, 40), "gradient/vp": (24, 40),
+              "shot_gather/synthetic": (120, 20), "shot_gather/residual": (120, 20)}
+    assert set(events.Tags()["images"]) == set(shapes)
+    for tag, shape in shapes.items():
+        imgs = events.Images(tag)
+        assert [i.step for i in imgs] == [0, 1, 2], tag
+        assert all((i.height, i.width) == shape for i in imgs), tag
+    # the synthetic gather changes as the model is updated
+    syn = events.Images("shot_gather/synthetic")
+    assert syn[0].encoded_image_string != syn[-1].encoded_image_string
+
+    # a run that dies in the middle of its third epoch (after epoch 1 was checkpointed)
     killed = tiny_config(tmp_path / "b", **{"data.observed": obs})
     killed.save_path = str(tmp_path / "b")
-    workflow.invert(killed, stop_after_epochs=2)   # a run killed after its second epoch
+
+    def crash(event, info):
+        if event == "update" and (info["band"], info["epoch"], info["update"]) == (0, 2, 0):
+            raise SimulatedKill
+
+    with pytest.raises(SimulatedKill):
+        workflow.invert(killed, callback=crash)
+    b_out = Path(killed.save_path)
+    assert (b_out / "paravpF0E1.npy").is_file()
+    assert not (b_out / "paravpF0E2.npy").exists() and not (b_out / "final_vp.npy").exists()
+
     killed.resume = True
-    result = workflow.invert(killed)
+    updates = []
+    record = lambda event, info: updates.append(info) if event == "update" else None
+    result = workflow.invert(killed, callback=record)
+    # the checkpoint of epoch 1 was restored and only the remaining epoch ran
+    assert result.resumed_from == (0, 1)
+    assert result.epochs_run == [(0, 2)]
+    assert [(u["band"], u["epoch"], u["update"]) for u in updates] == [(0, 2, 0), (0, 2, 1)]
+    # its first update started from the model after epoch 1 (the uninterrupted run's
+    # snapshot), not from the initial model a restart from scratch would use
+    np.testing.assert_array_equal(updates[0]["before"]["vp"], np.load(out / "paravpF0E1.npy"))
+    assert not np.array_equal(updates[0]["before"]["vp"],
+                              workflow.build_problem(killed).init_model["vp"])
     np.testing.assert_array_equal(result.model["vp"], ref.model["vp"])  # deterministic CPU
     np.testing.assert_array_equal(result.history, ref.history)
 
@@ -203,3 +252,158 @@ def test_filtering_the_wavelet_equals_filtering_the_data(tmp_path):
     scale = np.abs(filtered_data).max()
     # 5e-3 of the peak: the cut-off filter tails (measured 3e-3 here) plus float32
     np.testing.assert_allclose(filtered_wavelet, filtered_data, atol=5e-3 * scale)
+
+
+def test_float64_runs_in_float64_and_only_for_that_run(observed_run, tmp_path):
+    """config.dtype = "float64": modelling runs in float64. Independent check: the wave
+    equation is linear in the sources, so firing sources A and B together gives
+    d(A) + d(B) to the working precision (~1e-16 relative in float64, ~1e-7 in float32).
+    Shots: [A, A] (= 2 d(A)), [B, B] (= 2 d(B)), [A, B]; halving is exact."""
+    import dataclasses
+    assert not jax.config.jax_enable_x64
+    errors = {}
+    for dtype in ("float32", "float64"):
+        c = tiny_config(tmp_path, mode="forward", dtype=dtype)
+        problem = workflow.build_problem(c, need_true=True)
+        a_loc, b_loc = [1, 8], [3, 27]
+        src = np.array([[a_loc, a_loc], [b_loc, b_loc], [a_loc, b_loc]], np.int32)
+        rec = np.repeat(problem.receiver_locations[:1], 3, axis=0)
+        problem = dataclasses.replace(problem, source_locations=src, receiver_locations=rec)
+        d = workflow.run_forward(c, problem, write=False)
+        assert d.dtype == np.dtype(dtype)
+        errors[dtype] = np.abs(d[2] - (d[0] + d[1]) / 2).max() / np.abs(d[2]).max()
+        assert not jax.config.jax_enable_x64   # x64 was on for the float64 run only
+    print(f"superposition error: {errors}")
+    assert errors["float64"] < 1e-12   # float64 rounding over 120 steps (measured ~1e-16)
+    assert errors["float32"] > 1e-9    # float32 cannot reach that: the check tells them apart
+
+    # an inversion in float64 returns a float64 model that agrees with the float32 run
+    _, fwd_config, observed = observed_run
+    models = {}
+    for dtype in ("float32", "float64"):
+        c = tiny_config(tmp_path, dtype=dtype, **{"training.epochs": 1,
+                                                  "training.step_per_epoch": 1})
+        c.optim.name = "sd"
+        models[dtype] = workflow.invert(c, observed=observed, write=False).model["vp"]
+    assert models["float64"].dtype == np.float64 and models["float32"].dtype == np.float32
+    # one sd step of 20 m/s: float32 rounding of gradient and model (~1e-4 m/s at 2000 m/s)
+    np.testing.assert_allclose(models["float32"], models["float64"], atol=0.02)
+    assert np.abs(models["float64"] - workflow.build_problem(c).init_model["vp"]).max() > 19
+
+
+def test_dtype_float16_is_rejected_and_forward_initialises_multihost(tmp_path, monkeypatch):
+    """The forward path calls jax.distributed.initialize() when cluster variables are set
+    (before anything else), like the inversion path."""
+    from jaxgeo.core import parallel
+    calls = []
+    for var, value in (("JAX_COORDINATOR_ADDRESS", "127.0.0.1:9999"),
+                       ("JAX_NUM_PROCESSES", "2"), ("JAX_PROCESS_ID", "0")):
+        monkeypatch.setenv(var, value)
+    monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: calls.append(kw))
+    monkeypatch.setitem(parallel._initialized, "done", False)
+    c = tiny_config(tmp_path, mode="forward", dtype="float16")
+    with pytest.raises(ConfigError, match="dtype.*float64"):
+        workflow.run_forward(c)
+    assert calls == [{"coordinator_address": "127.0.0.1:9999", "num_processes": 2,
+                      "process_id": 0}]
+
+
+def test_num_threads_limits_xla_to_n_cores():
+    """--num_threads 1 (and --config.devices.num_threads=1) cut the process CPU affinity
+    before jax starts: every thread, XLA's CPU pool included, may run on one core only."""
+    import subprocess
+    import textwrap
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import fwi as entry
+    assert entry._flag_value(["--num_threads", "3"], "--num_threads") == "3"
+    assert entry._flag_value(["--config.devices.num_threads=2"], "--num_threads",
+                             "--config.devices.num_threads") == "2"
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(ROOT / "experiments")!r})
+        import fwi
+        applied = fwi._early_device_setup(sys.argv[1:])
+        import jax, jax.numpy as jnp
+        x = jnp.ones((300, 300))
+        (x @ x).block_until_ready()          # the CPU backend and its threads exist now
+        masks = set()
+        for t in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{{t}}/status") as f:
+                masks |= {{line.split()[1] for line in f
+                           if line.startswith("Cpus_allowed_list")}}
+        print(applied, len(os.sched_getaffinity(0)), ";".join(sorted(masks)),
+              os.environ.get("XLA_FLAGS", ""))
+        """)
+    for flag in (["--num_threads", "1"], ["--config.devices.num_threads=1"]):
+        out = subprocess.run([sys.executable, "-c", script, "--config", DEMO, *flag],
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+        applied, n_cpus, masks, xla_flags = out.split(" ", 3)
+        assert applied == "1" and n_cpus == "1", out
+        assert ";" not in masks and "-" not in masks and "," not in masks, out  # one CPU
+        assert "--xla_cpu_multi_thread_eigen=false" in xla_flags, out
+
+
+class _StopRun(Exception):
+    pass
+
+
+def _band_inputs(config, observed):
+    """Observed data handed to each band (stops the run when the second band starts)."""
+    seen = []
+
+    def callback(event, info):
+        if event == "band":
+            seen.append(info["observed"])
+            if info["band"] == 1:
+                raise _StopRun
+
+    with pytest.raises(_StopRun):
+        workflow.invert(config, observed=observed, write=False, callback=callback)
+    return seen
+
+
+def test_multiscale_obsnofilter_leaves_observed_data_unfiltered(observed_run, tmp_path):
+    from scipy import signal
+    _, _, observed = observed_run
+    base = {"multiscale.bands": [6.0, "all"], "multiscale.filter_order": 4,
+            "training.epochs": 1, "training.step_per_epoch": 1}
+    low, full = _band_inputs(tiny_config(tmp_path, **base), observed)
+    sos = signal.butter(4, 6.0, btype="lowpass", fs=1 / 0.004, output="sos")
+    # scipy is the reference; float32 data, recursive filter: 1e-5 of the peak
+    np.testing.assert_allclose(low, signal.sosfiltfilt(sos, full, axis=-1),
+                               atol=1e-5 * np.abs(full).max())
+    assert np.abs(low - full).max() > 0.1 * np.abs(full).max()   # the band filter acts
+    low_nf, full_nf = _band_inputs(
+        tiny_config(tmp_path, **base, **{"multiscale.obsnofilter": True}), observed)
+    np.testing.assert_array_equal(low_nf, full_nf)    # --obsnofilter: no filter at all
+    np.testing.assert_array_equal(full_nf, full)
+
+
+def test_multiscale_resets_optimizer_and_decays_lr_per_band(observed_run, tmp_path):
+    """sd moves the model by exactly lr_eff at its largest change, so the applied learning
+    rate is visible: lr · band_decay^band · epoch_decay^epoch, the epoch count restarting in
+    each band because the optimizer state is reset there."""
+    _, _, observed = observed_run
+    c = tiny_config(tmp_path, **{"multiscale.bands": [6.0, "all"],
+                                 "multiscale.filter_order": 4, "training.epochs": 2,
+                                 "training.step_per_epoch": 1, "training.num_batches": 1,
+                                 "optim.epoch_decay": 0.5, "optim.band_decay": 0.25})
+    c.optim.name, c.optim.lr = "sd", {"vp": 20.0}
+    events = []
+    workflow.invert(c, observed=observed, write=False,
+                    callback=lambda e, i: events.append((e, i)))
+    starts = [i["opt_state"]["vp"] for e, i in events if e == "band"]
+    assert len(starts) == 2
+    for st in starts:   # a fresh state at each band start: count 0, no CG/sd memory
+        assert int(st.count) == 0 and not np.any(st.prev_grad) and not np.any(st.prev_dir)
+    updates = [i for e, i in events if e == "update"]
+    assert [(u["band"], u["epoch"]) for u in updates] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert [int(u["opt_state"]["vp"].count) for u in updates] == [1, 2, 1, 2]
+    assert np.any(updates[1]["opt_state"]["vp"].prev_grad)   # memory exists before reset
+    for u in updates:
+        lo, hi = c.model.bounds.vp   # the projection did not clip (it would shrink the step)
+        assert lo < u["after"]["vp"].min() and u["after"]["vp"].max() < hi
+        change = np.abs(u["after"]["vp"].astype(np.float64) - u["before"]["vp"]).max()
+        expected = 20.0 * 0.25 ** u["band"] * 0.5 ** u["epoch"]
+        # float32 models near 2000 m/s are spaced 1.2e-4 m/s: two roundings
+        assert change == pytest.approx(expected, abs=3e-4), (u["band"], u["epoch"])
