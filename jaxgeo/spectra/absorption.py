@@ -3,8 +3,10 @@
 ``absorption_coefficient`` evaluates every line on every grid point inside its wing window
 (exact, memory bounded by line chunks). ``absorption_coefficient_uniform`` is the fast path
 for uniform grids: each line only touches the fixed-size window of grid points around its
-centre (gather/scatter-add), with the full Faddeeva function near the core and its
-large-|z| expansion (relative error < 3e-9) in the wings.
+centre (gather/scatter-add), with the accurate core kernels (``faddeeva_core_real``) where
+|z| < ``core_radius`` and the cheap asymptotic series (``faddeeva_wing_real``) in the wings;
+both meet the issue's bounds (relative error of w and of Re w <= 1e-12 in float64, 1e-5 in
+float32; see tests/test_spectra_lineshapes.py).
 
 Convention (as HAPI ``absorptionCoefficient_Voigt(..., HITRAN_units=False)``):
 k(nu) = n(p, T) * sum_lines S_l(T) * profile_l(nu), n = p/(kT) the total number density, and a
@@ -32,7 +34,12 @@ from jaxgeo.spectra.constants import (
     SQRT_PI,
 )
 from jaxgeo.spectra.linelist import LineList
-from jaxgeo.spectra.lineshapes import complex_profile, faddeeva_core_real
+from jaxgeo.spectra.lineshapes import (
+    complex_profile,
+    faddeeva_core_real,
+    faddeeva_plan,
+    faddeeva_wing_real,
+)
 from jaxgeo.spectra.physics import (
     dicke_frequency,
     doppler_hwhm,
@@ -44,7 +51,15 @@ from jaxgeo.spectra.physics import (
 )
 
 PROFILES = ("voigt", "rautian")
-ASYMPTOTIC_Z = 8.0  # |z| above which the wing expansion replaces the Faddeeva function
+
+
+def core_radius(dtype) -> float:
+    """|z| from which the cheap wing kernel (``faddeeva_wing_real``) is used: 16 in float64,
+    8 in float32 (see ``jaxgeo.spectra.lineshapes.FADDEEVA_PLANS``)."""
+    return faddeeva_plan(dtype).wing_z
+
+
+ASYMPTOTIC_Z = core_radius("float64")  # the larger of the two (safe for both dtypes)
 
 
 @jax.tree_util.register_dataclass
@@ -112,9 +127,9 @@ def spectrum_from_state(
 
     ``core_points`` (static, needs an increasing ``nu``) switches to the split evaluation:
     the full Faddeeva function only on the ``2 core_points + 1`` samples around each line
-    (where |z| < ASYMPTOTIC_Z), the real-arithmetic wing expansion elsewhere. If some
-    |z| < ASYMPTOTIC_Z sample lies outside those windows the result is NaN (never silently
-    wrong): raise ``core_points`` (see ``core_points_for``).
+    (where |z| < ``core_radius``), the real-arithmetic wing expansion elsewhere. If some
+    |z| < ``core_radius`` sample lies outside those windows the result is NaN (never
+    silently wrong): raise ``core_points`` (see ``core_points_for``).
     """
     origin = 0.0 if nu_origin is None else nu_origin
     if core_points is not None:
@@ -146,14 +161,17 @@ def spectrum_from_state(
     return out
 
 
-def core_points_for(lines: LineList, *, min_step: float, t_max: float, p_max_atm: float) -> int:
-    """Static ``core_points`` covering |z| < ASYMPTOTIC_Z for T <= t_max, p <= p_max_atm on
-    grids whose spacing is at least ``min_step`` (cm^-1). Host-side."""
+def core_points_for(lines: LineList, *, min_step: float, t_max: float, p_max_atm: float,
+                    dtype=None) -> int:
+    """Static ``core_points`` covering |z| < ``core_radius(dtype)`` (dtype: of ``lines``
+    unless given) for T <= t_max, p <= p_max_atm on grids whose spacing is at least
+    ``min_step`` (cm^-1). Host-side."""
+    radius = core_radius(lines.nu0.dtype if dtype is None else dtype)
     nu0 = np.asarray(lines.nu0, np.float64)
     mass = np.asarray(lines.mass, np.float64)
     gd_max = nu0 / C_LIGHT_CM_S * np.sqrt(2 * K_BOLTZMANN_ERG_K * t_max * LN2 / (mass * AMU_G))
     shift_max = p_max_atm * np.abs(np.asarray(lines.delta_air, np.float64))
-    core_cm = ASYMPTOTIC_Z * gd_max.max() / SQRT_LN2 + shift_max.max()
+    core_cm = radius * gd_max.max() / SQRT_LN2 + shift_max.max()
     return int(math.ceil(core_cm / min_step)) + 2
 
 
@@ -161,12 +179,13 @@ def _split_dense(state: LineState, nu, origin, half: int):
     """Dense wings (real arithmetic) + scattered exact cores; see ``spectrum_from_state``."""
     n = nu.shape[0]
     sl = (slice(None), None)
+    radius2 = core_radius(state.strength.dtype) ** 2
     # wings on every (line, point)
     dnu0 = nu[None, :] + (origin - state.window_centre)[sl]
     val, r2 = _wing_profile(dnu0 - state.shift[sl], state.gamma_d[sl], state.gamma_l[sl],
                             state.nu_vc[sl], state.y_mixing[sl], dicke=True, mixing=True)
     inside = jnp.abs(dnu0) <= state.half_window[sl]
-    is_core = r2 < ASYMPTOTIC_Z**2
+    is_core = r2 < radius2
     wings = jnp.where(inside & ~is_core, state.strength[sl] * val, 0.0).sum(axis=0)
     # exact cores on 2*half+1 samples around each line
     centre = jnp.searchsorted(nu, jax.lax.stop_gradient(state.window_centre - origin))
@@ -177,11 +196,11 @@ def _split_dense(state: LineState, nu, origin, half: int):
     dnu_c_shifted = dnu_c - state.shift[sl]
     scale = SQRT_LN2 / state.gamma_d[sl]
     r2_c = (scale * dnu_c_shifted) ** 2 + (scale * (state.gamma_l[sl] + state.nu_vc[sl])) ** 2
-    use = valid & (r2_c < ASYMPTOTIC_Z**2)
+    use = valid & (r2_c < radius2)
     core_vals = jnp.where(use, _core_values(state, dnu_c, sl), 0.0)
     cores = jnp.zeros((n,), wings.dtype).at[jnp.where(use, idx, n).reshape(-1)].add(
         core_vals.reshape(-1), mode="drop")
-    # coverage check: every |z| < ASYMPTOTIC_Z sample must have been in a core window
+    # coverage check: every |z| < core radius sample must have been in a core window
     missed = jnp.sum(is_core & inside) - jnp.sum(use & (jnp.abs(dnu_c) <= state.half_window[sl]))
     return jnp.where(missed > 0, jnp.nan, wings + cores)
 
@@ -249,13 +268,15 @@ class WindowSizes:
     The wing sum is evaluated block by block: the grid is cut into blocks of
     ``block_points`` points and each block sums the ``block_lines`` centre-sorted lines that
     start at the first line whose window can reach it (all lines that can, by construction).
-    The core (|z| < ASYMPTOTIC_Z) is scattered from ``core_points`` windows per line.
+    The core (|z| < ``core_z``) is scattered from ``core_points`` windows per line;
+    ``core_z`` must be at least ``core_radius`` of the dtype used (checked when tracing).
     """
 
     wing_cm: float  # largest wing * max(gamma_L, gamma_D) over lines and conditions
-    core_points: int  # covers |z| < ASYMPTOTIC_Z (a few Doppler widths) plus the shift
+    core_points: int  # covers |z| < core_z (a few Doppler widths) plus the shift
     block_points: int
     block_lines: int
+    core_z: float = ASYMPTOTIC_Z
 
 
 def window_sizes(
@@ -268,11 +289,14 @@ def window_sizes(
     wing: float = 50.0,
     diluent_self_max: float = 0.0,
     block_points: int = 128,
+    dtype=None,
 ) -> WindowSizes:
     """Sizes that make the windowed sum exact for all T in [t_min, t_max], p <= p_max_atm.
 
-    Computed on the host from concrete line parameters (call outside ``jit``).
+    Computed on the host from concrete line parameters (call outside ``jit``). ``dtype``
+    (default: that of ``lines``) selects the core radius (``core_radius``).
     """
+    core_z = core_radius(lines.nu0.dtype if dtype is None else dtype)
     nu0 = np.asarray(lines.nu0, np.float64)
     mass = np.asarray(lines.mass, np.float64)
     n_air = np.asarray(lines.n_air, np.float64)
@@ -284,7 +308,7 @@ def window_sizes(
     gd_max = nu0 / C_LIGHT_CM_S * np.sqrt(2 * K_BOLTZMANN_ERG_K * t_max * LN2 / (mass * AMU_G))
     shift_max = p_max_atm * np.abs(np.asarray(lines.delta_air, np.float64))
     wing_cm = float(wing * np.maximum(gl_max, gd_max).max()) * (1 + 1e-6)
-    core_cm = ASYMPTOTIC_Z * gd_max.max() / SQRT_LN2 + shift_max.max()
+    core_cm = core_z * gd_max.max() / SQRT_LN2 + shift_max.max()
     core_points = int(math.ceil(core_cm / grid.step)) + 2
     # Lines whose window can reach a block [b0, b1]: centres in [b0 - wing, b1 + wing].
     centres = np.sort(nu0)
@@ -295,33 +319,19 @@ def window_sizes(
     hi = np.searchsorted(centres, b1 + wing_cm, side="right")
     block_lines = max(1, int((hi - lo).max()))
     return WindowSizes(wing_cm=wing_cm, core_points=core_points, block_points=block_points,
-                       block_lines=block_lines)
+                       block_lines=block_lines, core_z=core_z)
 
 
 def _wing_profile(dnu, gamma_d, gamma_l, nu_vc, y_mixing, *, dicke: bool, mixing: bool):
-    """Re K + Y Im K from the large-|z| expansion, in real arithmetic (fast on CPU).
+    """Re K + Y Im K from ``faddeeva_wing_real`` (asymptotic series), in real arithmetic.
 
-    Valid where |z| >= ASYMPTOTIC_Z (relative error < 3e-9); returns (value, |z|^2).
+    Valid where |z| >= ``core_radius`` of the dtype; returns (value, |z|^2).
     """
     s = SQRT_LN2 / gamma_d
     a = s * dnu
     b = s * (gamma_l + nu_vc)
     r2 = a * a + b * b
-    r2s = jnp.maximum(r2, ASYMPTOTIC_Z**2)  # masked points stay finite (safe gradients)
-    inv = 1.0 / r2s
-    ur, ui = a * inv, -b * inv
-    vr, vi = ur * ur - ui * ui, 2.0 * ur * ui
-    # Series coefficients (2k-1)!!/2^k. float64: 6 terms (error < 3e-9 at |z| = 8);
-    # float32: 4 terms (error 105/(16 |z|^8) < 4e-7, below float32 effects on the sum).
-    if a.dtype == jnp.float32:
-        lead, rest = 1.875, (0.75, 0.5, 1.0)
-    else:
-        lead, rest = 29.53125, (6.5625, 1.875, 0.75, 0.5, 1.0)
-    sr, si = lead, 0.0
-    for c in rest:  # Horner in v = 1/z^2
-        sr, si = c + vr * sr - vi * si, vr * si + vi * sr
-    wr = -(ur * si + ui * sr) / SQRT_PI
-    wi = (ur * sr - ui * si) / SQRT_PI
+    wr, wi = faddeeva_wing_real(a, b)  # clamps |z| < wing_z: masked points stay finite
     if dicke:
         zeta = SQRT_PI * s * nu_vc
         dr, di = 1.0 - zeta * wr, -zeta * wi
@@ -354,13 +364,12 @@ def _start_minus_centre_plus(grid: UniformGrid, centre, index, dtype):
 
 def _core_values(state: LineState, dnu0, sl):
     """strength * (Re K + Y Im K) at detunings ``dnu0`` (from the unshifted centre), with the
-    Weideman Faddeeva expansion in real arithmetic (16 terms in float32, 32 in float64),
-    masked to the line window. For core samples (|z| < ASYMPTOTIC_Z)."""
+    core Faddeeva kernel ``faddeeva_core_real`` (real arithmetic), masked to the line window.
+    For core samples (|z| < ``core_radius``)."""
     dnu = dnu0 - state.shift[sl]
     s = SQRT_LN2 / state.gamma_d[sl]
     nvc = state.nu_vc[sl]
-    terms = 16 if dnu.dtype == jnp.float32 else 32
-    wr, wi = faddeeva_core_real(s * dnu, s * (state.gamma_l[sl] + nvc), terms)
+    wr, wi = faddeeva_core_real(s * dnu, s * (state.gamma_l[sl] + nvc))
     zeta = SQRT_PI * s * nvc
     er, ei = 1.0 - zeta * wr, -zeta * wi  # Rautian: W / (1 - sqrt(pi) zeta W)
     inv_e = 1.0 / (er * er + ei * ei)
@@ -370,9 +379,13 @@ def _core_values(state: LineState, dnu0, sl):
     return jnp.where(inside, state.strength[sl] * value, 0.0)
 
 
-def _core_scatter(state: LineState, grid: UniformGrid, half: int):
-    """Full-Faddeeva contributions where |z| < ASYMPTOTIC_Z, scattered onto the grid."""
+def _core_scatter(state: LineState, grid: UniformGrid, half: int, core_z: float):
+    """Core-kernel contributions where |z| < ``core_z``, scattered onto the grid."""
     dtype = state.strength.dtype
+    if core_z < core_radius(dtype):
+        raise ValueError(f"WindowSizes.core_z = {core_z} is below the {jnp.dtype(dtype).name} "
+                         f"core radius {core_radius(dtype)}: build the sizes with "
+                         f"window_sizes(..., dtype={jnp.dtype(dtype).name!r})")
     offsets = jnp.arange(-half, half + 1)
     centre_idx = jax.lax.stop_gradient(
         jnp.round((state.window_centre - grid.start) / grid.step).astype(jnp.int32)
@@ -385,7 +398,7 @@ def _core_scatter(state: LineState, grid: UniformGrid, half: int):
     dnu = dnu0 - state.shift[sl]
     scale = SQRT_LN2 / state.gamma_d[sl]
     zabs2 = (scale * dnu) ** 2 + (scale * (state.gamma_l[sl] + state.nu_vc[sl])) ** 2
-    use = (zabs2 < ASYMPTOTIC_Z**2) & (idx >= 0) & (idx < grid.n)
+    use = (zabs2 < core_z**2) & (idx >= 0) & (idx < grid.n)
     vals = jnp.where(use, _core_values(state, dnu0, sl), 0.0)
     safe_idx = jnp.where(use, idx, grid.n)  # out of range -> dropped
     out = jnp.zeros((grid.n,), dtype)
@@ -393,7 +406,7 @@ def _core_scatter(state: LineState, grid: UniformGrid, half: int):
 
 
 def _wing_blocks(state: LineState, grid: UniformGrid, sizes: WindowSizes, *, dicke, mixing):
-    """Wing contributions (|z| >= ASYMPTOTIC_Z), block by block, without scatter."""
+    """Wing contributions (|z| >= ``sizes.core_z``), block by block, without scatter."""
     dtype = state.strength.dtype
     order = jnp.argsort(jax.lax.stop_gradient(state.window_centre))
     st = jax.tree.map(lambda x: x[order], state)
@@ -412,7 +425,7 @@ def _wing_blocks(state: LineState, grid: UniformGrid, sizes: WindowSizes, *, dic
     dnu0 = base + (jnp.arange(bp) * grid.step).astype(dtype)[None, None, :]
     val, r2 = _wing_profile(dnu0 - g.shift, g.gamma_d, g.gamma_l, g.nu_vc, g.y_mixing,
                             dicke=dicke, mixing=mixing)
-    use = (r2 >= ASYMPTOTIC_Z**2) & (jnp.abs(dnu0) <= g.half_window)
+    use = (r2 >= sizes.core_z**2) & (jnp.abs(dnu0) <= g.half_window)
     out = jnp.where(use, g.strength * val, 0.0).sum(axis=1).reshape(-1)
     return out[: grid.n]
 
@@ -426,7 +439,7 @@ def spectrum_uniform_from_state(
     ``dicke``/``mixing`` = False skip those terms in the wing arithmetic (use when the
     state has zero ``nu_vc`` / ``y_mixing``; the result is the same, only faster).
     """
-    core = _core_scatter(state, grid, sizes.core_points)
+    core = _core_scatter(state, grid, sizes.core_points, sizes.core_z)
     wings = _wing_blocks(state, grid, sizes, dicke=dicke, mixing=mixing)
     return core + wings
 
@@ -446,8 +459,8 @@ def absorption_coefficient_uniform(
     """k(nu) on a uniform grid, each line evaluated only inside its window (fast path).
 
     ``sizes`` (static) comes from ``window_sizes`` for the range of conditions used; the
-    result equals ``absorption_coefficient`` (up to the < 3e-9 relative error of the wing
-    expansion) whenever the conditions lie inside that range.
+    result equals ``absorption_coefficient`` (both within the Faddeeva kernels' error
+    bounds) whenever the conditions lie inside that range.
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")

@@ -6,37 +6,229 @@ detuning ``dnu = nu - nu_centre`` (cm^-1) and half widths (HWHM, cm^-1); argumen
 
 from __future__ import annotations
 
+import decimal
 import functools
+import math
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import wofz
 
 from jaxgeo.spectra.constants import SQRT_LN2, SQRT_PI
 
 _SQRT_LN2_OVER_PI = SQRT_LN2 / SQRT_PI
 
 
-def faddeeva(z: jax.Array) -> jax.Array:
-    """Faddeeva function w(z) = exp(-z^2) erfc(-i z) (``jax.scipy.special.wofz``).
+# Production Faddeeva kernels, in real arithmetic, for y = Im z >= 0. Regions:
+#   |z| >= wing_z               asymptotic series, ``wing_terms`` terms (line wings: the bulk
+#                               of all evaluations, so few terms)
+#   near_z <= |z| < wing_z      asymptotic series, ``near_terms`` terms
+#   |z| < near_z, y < taylor_y  w = exp(-z^2) + (2i/sqrt(pi)) D(z), D (Dawson) by its Taylor
+#                               series about the nearest real node (exact tabulated
+#                               coefficients): Re w stays relatively accurate as y -> 0,
+#                               where Re w ~ exp(-x^2) + y/(sqrt(pi) x^2) << |w|
+#   |z| < near_z, y >= taylor_y Weideman (1994) rational expansion, ``weideman_terms`` terms
+# Max relative errors of w and of Re w vs scipy.special.wofz over |x| <= 100, 1e-6 <= y <= 100
+# (float64 and float32 arithmetic) are measured in tests/test_spectra_lineshapes.py.
 
-    Measured against ``scipy.special.wofz`` over |Re z| <= 100, 1e-6 <= Im z <= 100 (see
-    tests/test_spectra_lineshapes.py): max |w - w_ref|/|w_ref| is 3.1e-13 in complex128 and
-    6.6e-7 in complex64, within the 1e-12 / 1e-5 targets, so no custom Faddeeva is needed.
+
+@dataclass(frozen=True)
+class FaddeevaPlan:
+    """Region boundaries and term counts of the production Faddeeva kernels (one dtype)."""
+
+    wing_z: float
+    wing_terms: int
+    near_z: float
+    near_terms: int
+    weideman_terms: int
+    taylor_y: float
+    taylor_step: float
+    taylor_terms: int
+
+
+# float64: 1e-12 target. Truncation of the asymptotic series after n terms: relative error of
+# w ~ (2n-1)!!/(2|z|^2)^n, of Re w ~ (2n+1) times that: 7 terms at |z| >= 16 (2e-13),
+# 13 terms at |z| >= 8 (9e-14). Weideman with 36 terms: Re w relative error <= 3e-13 for
+# y >= 0.1 (its absolute error ~1e-15 |w| is too large relative to Re w below that).
+# Taylor: 14 terms on nodes 0.25 apart, |zeta| <= 0.16: truncation ~3e-14.
+# float32: 1e-5 target. Asymptotic 4 terms at |z| >= 8 (Re w: 3.5e-6); Weideman 16 terms
+# for y >= 0.4 (rounding-limited: 3.5e-6 in float32); Taylor 12 terms, nodes 0.5 apart.
+FADDEEVA_PLANS = {
+    "float64": FaddeevaPlan(wing_z=16.0, wing_terms=7, near_z=8.0, near_terms=13,
+                            weideman_terms=36, taylor_y=0.1, taylor_step=0.25, taylor_terms=14),
+    "float32": FaddeevaPlan(wing_z=8.0, wing_terms=4, near_z=8.0, near_terms=4,
+                            weideman_terms=16, taylor_y=0.4, taylor_step=0.5, taylor_terms=12),
+}
+
+
+def faddeeva_plan(dtype) -> FaddeevaPlan:
+    """The kernel plan for a real dtype (float64, else float32)."""
+    return FADDEEVA_PLANS["float64" if jnp.dtype(dtype) == jnp.float64 else "float32"]
+
+
+@functools.lru_cache(maxsize=8)
+def dawson_taylor_table(step: float, n_nodes: int, n_terms: int) -> np.ndarray:
+    """(n_nodes, n_terms) Taylor coefficients D^(k)(c)/k! of Dawson's function
+    D(x) = exp(-x^2) int_0^x exp(t^2) dt at the nodes c = j * step, rounded to float64.
+
+    Exact decimal arithmetic (70 digits): D(c) = sum_n (-2 c^2)^n c/(2n+1)!!, D' = 1 - 2 c D,
+    D^(k+1) = -2 c D^(k) - 2 k D^(k-1) (from D' = 1 - 2 x D).
     """
-    return wofz(z)
+    ctx = decimal.Context(prec=70)
+    dec = decimal.Decimal
+    tiny = dec(10) ** -45
+    out = np.zeros((n_nodes, n_terms))
+    for j in range(n_nodes):
+        c = ctx.multiply(dec(step), dec(j))  # step is a binary fraction: exact
+        minus_2c2 = ctx.multiply(dec(-2), ctx.multiply(c, c))
+        term, total, n = c, c, 0
+        while n < 10 or abs(term) > tiny:
+            n += 1
+            term = ctx.divide(ctx.multiply(term, minus_2c2), dec(2 * n + 1))
+            total = ctx.add(total, term)
+        t = [total, ctx.subtract(dec(1), ctx.multiply(ctx.multiply(dec(2), c), total))]
+        for k in range(1, n_terms - 1):  # t_k = D^(k)/k!
+            num = ctx.subtract(ctx.multiply(ctx.multiply(dec(-2), c), t[k]),
+                               ctx.multiply(dec(2), t[k - 1]))
+            t.append(ctx.divide(num, dec(k + 1)))
+        out[j] = [float(v) for v in t[:n_terms]]
+    return out
 
 
-def faddeeva_asymptotic(z: jax.Array) -> jax.Array:
-    """Large-|z| expansion of w(z) for Im z >= 0: (i/(sqrt(pi) z)) sum_k (2k-1)!!/(2 z^2)^k.
+def _asymptotic_real(x, y, n_terms: int, z_min: float):
+    """(Re w, Im w) from w ~ (i/(sqrt(pi) z)) sum_{k<n} (2k-1)!!/(2 z^2)^k, for |z| >= z_min
+    (smaller |z| are clamped to the circle |z| = z_min: finite values, safe gradients)."""
+    r2 = jnp.maximum(x * x + y * y, z_min * z_min)
+    inv = 1.0 / r2
+    ur, ui = x * inv, -y * inv  # 1/z
+    vr, vi = ur * ur - ui * ui, 2.0 * ur * ui  # 1/z^2
+    coeffs = [1.0]
+    for k in range(1, n_terms):
+        coeffs.append(coeffs[-1] * (2 * k - 1) / 2.0)
+    sr, si = coeffs[-1], 0.0
+    for c in reversed(coeffs[:-1]):  # Horner in v
+        sr, si = c + vr * sr - vi * si, vr * si + vi * sr
+    # w = (i/sqrt(pi)) u s
+    return -(ur * si + ui * sr) / SQRT_PI, (ur * sr - ui * si) / SQRT_PI
 
-    Six terms; the relative truncation error is about 10395/(64 |z|^12): < 1e-9 for
-    |z| >= 6 and < 4e-15 for |z| >= 16. Cheap (no exp/erfc): used for line wings.
+
+def _weideman_real(x, y, n_terms: int):
+    """(Re w, Im w) by Weideman's expansion w ~ 2 p(Z)/(L - iz)^2 + 1/(sqrt(pi) (L - iz))."""
+    coeffs, big_l = weideman_coefficients(n_terms)
+    dr = big_l + y  # L - iz = (L + y) - i x
+    inv_d2 = 1.0 / (dr * dr + x * x)
+    nr = big_l - y  # L + iz = (L - y) + i x
+    zr = (nr * dr - x * x) * inv_d2
+    zi = (x * dr + nr * x) * inv_d2
+    pr, pi_ = coeffs[0], 0.0
+    for c in coeffs[1:]:
+        pr, pi_ = c + zr * pr - zi * pi_, zr * pi_ + zi * pr
+    er, ei = dr * inv_d2, x * inv_d2  # 1/(L - iz)
+    qr, qi = er * er - ei * ei, 2.0 * er * ei
+    wr = 2.0 * (pr * qr - pi_ * qi) + er / SQRT_PI
+    wi = 2.0 * (pr * qi + pi_ * qr) + ei / SQRT_PI
+    return wr, wi
+
+
+def _taylor_real(x, y, plan: FaddeevaPlan):
+    """(Re w, Im w) = exp(-z^2) + (2i/sqrt(pi)) D(z), D by Taylor about the nearest node c:
+    D(c + zeta) = sum_k t_k(c) zeta^k, zeta = (|x| - c) + i y; w(-x + iy) = conj w(x + iy).
+    For |x| < near_z, y < taylor_y (inputs are clamped there: finite elsewhere)."""
+    step = plan.taylor_step
+    n_nodes = int(math.ceil(plan.near_z / step)) + 1
+    table = dawson_taylor_table(step, n_nodes, plan.taylor_terms)
+    ax = jnp.minimum(jnp.abs(x), plan.near_z)
+    ys = jnp.minimum(y, plan.taylor_y)
+    node = jax.lax.stop_gradient(jnp.round(ax / step)).astype(jnp.int32)
+    u = ax - node.astype(ax.dtype) * step  # exact: step is a power of two
+    coef = jnp.take(jnp.asarray(table, ax.dtype), node, axis=0)  # (..., terms)
+    pr, pi_ = coef[..., -1], jnp.zeros_like(u)
+    for k in range(plan.taylor_terms - 2, -1, -1):
+        pr, pi_ = coef[..., k] + u * pr - ys * pi_, u * pi_ + ys * pr
+    e = jnp.exp(ys * ys - ax * ax)
+    two_xy = 2.0 * ax * ys
+    wr = e * jnp.cos(two_xy) - (2.0 / SQRT_PI) * pi_
+    wi = (2.0 / SQRT_PI) * pr - e * jnp.sin(two_xy)
+    return wr, jnp.where(x < 0, -wi, wi)
+
+
+def faddeeva_core_real(x, y):
+    """(Re w, Im w) of w(x + i y), y >= 0, |z| < ``faddeeva_plan(dtype).wing_z`` (line
+    cores), in real arithmetic: Taylor/Weideman inside |z| < near_z, the ``near_terms``
+    asymptotic series outside. Plan (term counts) by the dtype of ``x``."""
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    plan = faddeeva_plan(jnp.result_type(x, y))
+    tr, ti = _taylor_real(x, y, plan)
+    wr, wi = _weideman_real(x, y, plan.weideman_terms)
+    small_y = y < plan.taylor_y
+    wr, wi = jnp.where(small_y, tr, wr), jnp.where(small_y, ti, wi)
+    if plan.wing_z > plan.near_z:
+        ar, ai = _asymptotic_real(x, y, plan.near_terms, plan.near_z)
+        far = x * x + y * y >= plan.near_z**2
+        wr, wi = jnp.where(far, ar, wr), jnp.where(far, ai, wi)
+    return wr, wi
+
+
+def faddeeva_wing_real(x, y):
+    """(Re w, Im w) of w(x + i y), y >= 0, for |z| >= ``faddeeva_plan(dtype).wing_z`` (line
+    wings): the ``wing_terms`` asymptotic series (cheap: no exp, no table). Smaller |z| are
+    clamped to |z| = wing_z (finite, but not w there)."""
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    plan = faddeeva_plan(jnp.result_type(x, y))
+    return _asymptotic_real(x, y, plan.wing_terms, plan.wing_z)
+
+
+def faddeeva_real(x, y):
+    """(Re w, Im w) of w(x + i y) for y >= 0 anywhere: core or wing kernel by |z|."""
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    plan = faddeeva_plan(jnp.result_type(x, y))
+    cr, ci = faddeeva_core_real(x, y)
+    wr, wi = faddeeva_wing_real(x, y)
+    wing = x * x + y * y >= plan.wing_z**2
+    return jnp.where(wing, wr, cr), jnp.where(wing, wi, ci)
+
+
+@jax.custom_jvp
+def faddeeva(z: jax.Array) -> jax.Array:
+    """Faddeeva function w(z) = exp(-z^2) erfc(-i z) for complex ``z`` (complex64/128).
+
+    Built from ``faddeeva_real`` (upper half plane; w(z) = 2 exp(-z^2) - w(-z) below).
+    Derivative: w'(z) = -2 z w(z) + 2i/sqrt(pi).
+    """
+    z = jnp.asarray(z)
+    if not jnp.issubdtype(z.dtype, jnp.complexfloating):
+        z = z.astype(jnp.result_type(z.dtype, jnp.complex64))
+    x, y = z.real, z.imag
+    wr, wi = faddeeva_real(x, jnp.abs(y))
+    upper = jax.lax.complex(wr, wi)
+    zs = jnp.where(y < 0, z, 0.0)  # exp(-z^2) only where needed (may overflow elsewhere)
+    lower = 2.0 * jnp.exp(-zs * zs) - jnp.conj(upper)
+    return jnp.where(y < 0, lower, upper)
+
+
+@faddeeva.defjvp
+def _faddeeva_jvp(primals, tangents):
+    (z,), (dz,) = primals, tangents
+    w = faddeeva(z)
+    return w, (-2.0 * z * w + 2j / SQRT_PI) * dz
+
+
+def faddeeva_asymptotic(z: jax.Array, n_terms: int = 7) -> jax.Array:
+    """Large-|z| expansion (i/(sqrt(pi) z)) sum_{k<n} (2k-1)!!/(2 z^2)^k of w(z), Im z >= 0.
+
+    Relative truncation error ~ (2n-1)!!/(2|z|^2)^n (7 terms: 1e-13 at |z| >= 16). Cheap (no
+    exp/erfc): for line wings. (The production kernels are ``faddeeva_wing_real`` and
+    ``faddeeva_core_real``; this is the same series in complex arithmetic.)
     """
     u = 1.0 / z
-    u2 = u * u
-    series = 1.0 + u2 * (0.5 + u2 * (0.75 + u2 * (1.875 + u2 * (6.5625 + u2 * 29.53125))))
+    v = u * u
+    coeffs = [1.0]
+    for k in range(1, n_terms):
+        coeffs.append(coeffs[-1] * (2 * k - 1) / 2.0)
+    series = coeffs[-1]
+    for c in reversed(coeffs[:-1]):
+        series = c + v * series
     return (1j / SQRT_PI) * u * series
 
 
@@ -56,55 +248,31 @@ def weideman_coefficients(n_terms: int) -> tuple[tuple[float, ...], float]:
     return tuple(float(c) for c in np.flipud(a[1 : n_terms + 1])), float(big_l)
 
 
-def faddeeva_core_real(x, y, n_terms: int):
-    """(Re w, Im w) of w(x + i y) for y >= 0 by Weideman's expansion, in real arithmetic.
-
-    Measured max relative error vs scipy over |z| < 8.5, 1e-6 <= y: 4.3e-7 (16 terms),
-    3.1e-13 (32 terms). Used for line cores (|z| < 8), where it is several times cheaper
-    than the complex ``faddeeva``.
-    """
-    coeffs, big_l = weideman_coefficients(n_terms)
-    dr = big_l + y  # L - iz = (L + y) - i x
-    inv_d2 = 1.0 / (dr * dr + x * x)
-    nr = big_l - y  # L + iz = (L - y) + i x
-    zr = (nr * dr - x * x) * inv_d2
-    zi = (x * dr + nr * x) * inv_d2
-    pr, pi_ = coeffs[0], 0.0
-    for c in coeffs[1:]:
-        pr, pi_ = c + zr * pr - zi * pi_, zr * pi_ + zi * pr
-    er, ei = dr * inv_d2, x * inv_d2  # 1/(L - iz)
-    qr, qi = er * er - ei * ei, 2.0 * er * ei
-    wr = 2.0 * (pr * qr - pi_ * qi) + er / SQRT_PI
-    wi = 2.0 * (pr * qi + pi_ * qr) + ei / SQRT_PI
-    return wr, wi
-
-
-def _reduced(dnu, gamma_d, gamma_l, nu_vc=0.0):
-    scale = SQRT_LN2 / gamma_d
-    zeta = scale * nu_vc
-    z = scale * dnu + 1j * (scale * gamma_l + zeta)
-    return z, zeta, scale
-
-
 def complex_profile(dnu, gamma_d, gamma_l, nu_vc=0.0, *, w=None):
     """Complex Rautian profile (Voigt when ``nu_vc`` = 0), normalised: returns (re, im) in cm.
 
     With z = sqrt(ln2) (dnu + i (gamma_l + nu_vc)) / gamma_d and zeta = sqrt(ln2) nu_vc / gamma_d,
     K = sqrt(ln2/pi)/gamma_d * w(z) / (1 - sqrt(pi) zeta w(z)). Re K is the absorption profile;
-    Im K is the dispersion used for Rosenkranz line mixing. ``w`` overrides the Faddeeva
-    function (e.g. ``faddeeva_asymptotic`` in far wings).
+    Im K is the dispersion used for Rosenkranz line mixing. w(z) is ``faddeeva_real`` (real
+    arithmetic, Im z >= 0 since widths are >= 0) unless ``w`` (a complex function) is given.
     """
-    z, zeta, scale = _reduced(dnu, gamma_d, gamma_l, nu_vc)
-    wz = faddeeva(z) if w is None else w(z)
-    k = wz / (1.0 - SQRT_PI * zeta * wz)
-    norm = (scale / SQRT_PI)
-    return norm * k.real, norm * k.imag
+    scale = SQRT_LN2 / gamma_d
+    zeta = scale * nu_vc
+    if w is None:
+        wr, wi = faddeeva_real(scale * dnu, scale * gamma_l + zeta)
+    else:
+        wz = w(scale * dnu + 1j * (scale * gamma_l + zeta))
+        wr, wi = wz.real, wz.imag
+    er, ei = 1.0 - SQRT_PI * zeta * wr, -SQRT_PI * zeta * wi  # K = w / (1 - sqrt(pi) zeta w)
+    inv = 1.0 / (er * er + ei * ei)
+    norm = scale / SQRT_PI
+    return norm * (wr * er + wi * ei) * inv, norm * (wi * er - wr * ei) * inv
 
 
 def voigt(dnu, gamma_d, gamma_l):
     """Normalised Voigt profile (cm): Doppler HWHM ``gamma_d``, Lorentz HWHM ``gamma_l``."""
-    z, _, scale = _reduced(dnu, gamma_d, gamma_l)
-    return (scale / SQRT_PI) * faddeeva(z).real
+    scale = SQRT_LN2 / gamma_d
+    return (scale / SQRT_PI) * faddeeva_real(scale * dnu, scale * gamma_l)[0]
 
 
 def rautian(dnu, gamma_d, gamma_l, nu_vc, y_mixing=0.0):
