@@ -1,9 +1,12 @@
 """Benchmark (not in CI): acoustic FWI of a downsampled Marmousi from linear_vp.npy.
 
 Reports model RMS error and SSIM vs updates and wall time per update for per-shot
-inversion (all shots every update) and for source-encoded inversion (codingfwi: one super
-shot of `batchsize` encoded shots per update), the speed-up of codingfwi per update (goal
->= 0.7 x batchsize), and the final errors of both. Appends a section to RESULTS.md.
+inversion (each update simulates one minibatch of `batchsize` individual shots: the 16
+shots are split into 16 // batchsize minibatches, used in turn) and for source-encoded
+inversion (codingfwi: one super shot of `batchsize` encoded shots per update), the
+speed-up of codingfwi per update at the same number of model updates (goal >= 0.7 x
+batchsize: both see `batchsize` shots per update, codingfwi simulates them in one
+propagation), and the final errors of both. Appends a section to RESULTS.md.
 
     .venv/bin/python benchmarks/fwi_marmousi.py [--updates 8] [--batchsize 8]
 """
