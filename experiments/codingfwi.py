@@ -5,6 +5,10 @@
 Each update fires ``--batchsize`` randomly chosen shots together, each with a random
 polarity and a random delay in [0, 0.2·nt) samples (a fresh code every update), against
 the equally encoded observed super gather. Needs a fixed receiver spread.
+
+Takes every flag of ``fwi.py`` (same ``main``): ``--num_threads N`` limits the run to N
+CPU cores (process affinity set before jax starts), ``--config.dtype=float64`` runs in
+float64.
 """
 
 from __future__ import annotations

@@ -308,7 +308,7 @@ def test_dtype_float16_is_rejected_and_forward_initialises_multihost(tmp_path, m
                       "process_id": 0}]
 
 
-def test_num_threads_limits_xla_to_n_cores():
+def test_num_threads_limits_xla_to_n_cores(tmp_path):
     """--num_threads 1 (and --config.devices.num_threads=1) cut the process CPU affinity
     before jax starts: every thread, XLA's CPU pool included, may run on one core only."""
     import subprocess
@@ -341,6 +341,26 @@ def test_num_threads_limits_xla_to_n_cores():
         assert applied == "1" and n_cpus == "1", out
         assert ";" not in masks and "-" not in masks and "," not in masks, out  # one CPU
         assert "--xla_cpu_multi_thread_eigen=false" in xla_flags, out
+    # devices.num_threads from a config file: applied after parsing, before jax starts
+    cfg = tmp_path / "threads.py"
+    cfg.write_text("from jaxgeo.fwi.config import default_config\n\n\ndef get_config():\n"
+                   "    c = default_config()\n    c.devices.num_threads = 1\n    return c\n")
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(ROOT / "experiments")!r})
+        import fwi
+        from jaxgeo.core.logging import get_logger
+        from jaxgeo.fwi import config
+        c = config.parse_args(["--config", {str(cfg)!r}])
+        assert fwi._early_device_setup(["--config", {str(cfg)!r}]) is None
+        fwi._late_thread_setup(c.devices.num_threads, get_logger("test"))
+        import jax.numpy as jnp
+        jnp.ones(3).block_until_ready()
+        print(len(os.sched_getaffinity(0)))
+        """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert out.strip() == "1", out
 
 
 class _StopRun(Exception):
