@@ -85,7 +85,14 @@ def numpy_physae(doc_dict, prm, n=N_POINTS):
     return np.exp(-tau) * (b[0] + b[1] * i + b[2] * i * i), nu
 
 
-def jax_physae(window, prm, n=N_POINTS):
+def fast_core_points(window, dtype=None):
+    """Static core window for the fast path, covering PhysAE's training ranges: smallest grid
+    step dsig_min + (calibration slope >= -2.1e-4) > 0.0012, T < 330 K, P < 0.8 atm."""
+    return sp.core_points_for(window.all_lines(), min_step=0.0012, t_max=330.0,
+                              p_max_atm=0.8, dtype=dtype)
+
+
+def jax_physae(window, prm, n=N_POINTS, core_points=None):
     k = window.constants
     return sp.physae_forward(
         window.lines, sig0=prm["sig0"], dsig=prm["dsig"],
@@ -93,20 +100,26 @@ def jax_physae(window, prm, n=N_POINTS):
         temperature=prm["T"], p_mbar=prm["P"],
         mole_fractions={"CH4": prm["x_CH4"], "H2O": prm["x_H2O"]},
         path_length_cm=k["path_length_m"] * 100.0, n_points=n,
-        p0_mbar=k["P0_mbar"], t0=k["T0_K"], l0=k["L0"],
+        p0_mbar=k["P0_mbar"], t0=k["T0_K"], l0=k["L0"], core_points=core_points,
     )
 
 
-def test_matches_independent_numpy(x64, doc):
+@pytest.mark.parametrize("fast", [False, True])
+def test_matches_independent_numpy(x64, doc, fast):
+    """Full evaluation and the fast split path (``core_points``, used by the benchmark and
+    for training) against the independent float64 reference."""
     path, d = doc
     window = sp.load_physae_yaml(path)
+    core = fast_core_points(window) if fast else None
     cases = [nominal_params(d), nominal_params(d, T=300.0, P=420.0, x_CH4=19e-6, x_H2O=0.0061),
-             nominal_params(d, sig0=3085.43, dsig=0.001521, b=[1.01, -0.0004, -4e-8])]
+             nominal_params(d, sig0=3085.43, dsig=0.001521, b=[1.01, -0.0004, -4e-8]),
+             nominal_params(d, T=310.9, P=565.0, x_CH4=22.7e-6, sig0=3085.37, dsig=0.001464)]
     for prm in cases:
         ref, nu_ref = numpy_physae(d, prm)
-        got, nu = jax_physae(window, prm)
+        got, nu = jax_physae(window, prm, core_points=core)
         np.testing.assert_allclose(np.asarray(nu), nu_ref, rtol=1e-14)  # same polynomial
         err = np.max(np.abs(np.asarray(got) - ref) / np.abs(ref))
+        print(f"fast={fast}: max relative difference {err:.1e}")
         assert err <= 1e-10, err  # issue bound (float64, same formulas)
 
 
@@ -178,8 +191,9 @@ def _corner_params(ranges):
     return np.asarray(out)
 
 
-@pytest.mark.parametrize("use_x64", [False])  # float32 (default, riskiest); f64: other tests
-def test_no_nan_over_training_ranges(doc, use_x64):
+@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize("use_x64", [False, True])
+def test_no_nan_over_training_ranges(doc, use_x64, fast):
     path, _ = doc
     # PhysAE's forward model (and ours) uses the yaml constants; physae_forward defaults match
     # them except L0/P0/T0 which are passed explicitly below.
@@ -187,6 +201,7 @@ def test_no_nan_over_training_ranges(doc, use_x64):
         window = sp.load_physae_yaml(path)
         ranges = window.training_ranges()
         k = window.constants
+        core = fast_core_points(window) if fast else None
         rng = np.random.default_rng(1)
         lo = np.array([ranges[n][0] for n in ("sig0", "dsig", "T", "P", "mf_CH4", "mf_H2O",
                                               "baseline0", "baseline1", "baseline2")])
@@ -200,7 +215,7 @@ def test_no_nan_over_training_ranges(doc, use_x64):
                 baseline=v[6:9], temperature=v[2], p_mbar=v[3],
                 mole_fractions={"CH4": v[4], "H2O": v[5]},
                 path_length_cm=k["path_length_m"] * 100.0, n_points=N_POINTS,
-                p0_mbar=k["P0_mbar"], t0=k["T0_K"], l0=k["L0"])[0]
+                p0_mbar=k["P0_mbar"], t0=k["T0_K"], l0=k["L0"], core_points=core)[0]
 
         batch = jnp.asarray(params)
         y = jax.jit(jax.vmap(forward))(batch)

@@ -113,6 +113,31 @@ def _asymptotic_real(x, y, n_terms: int, z_min: float):
     return -(ur * si + ui * sr) / SQRT_PI, (ur * sr - ui * si) / SQRT_PI
 
 
+def _asymptotic_derivative_real(x, y, n_terms: int, z_min: float):
+    """(Re w', Im w') of the same series, differentiated term by term:
+    w' ~ -(i/sqrt(pi)) sum_{k<n} (2k+1) c_k z^-(2k+2), c_k = (2k-1)!!/2^k (no cancellation,
+    unlike -2 z w + 2i/sqrt(pi) at large |z|)."""
+    r2 = jnp.maximum(x * x + y * y, z_min * z_min)
+    inv = 1.0 / r2
+    ur, ui = x * inv, -y * inv
+    vr, vi = ur * ur - ui * ui, 2.0 * ur * ui
+    coeffs = [1.0]
+    for k in range(1, n_terms):
+        coeffs.append(coeffs[-1] * (2 * k - 1) / 2.0)
+    coeffs = [(2 * k + 1) * c for k, c in enumerate(coeffs)]
+    sr, si = coeffs[-1], 0.0
+    for c in reversed(coeffs[:-1]):
+        sr, si = c + vr * sr - vi * si, vr * si + vi * sr
+    tr, ti = vr * sr - vi * si, vr * si + vi * sr  # v s
+    return ti / SQRT_PI, -tr / SQRT_PI  # -(i/sqrt(pi)) v s
+
+
+def _jvp_from_derivative(w, dw, tangents):
+    """Tangent of (Re w, Im w) for dz = dx + i dy: dw = w'(z) dz."""
+    (dr, di), (tx, ty) = dw, tangents
+    return w, (dr * tx - di * ty, di * tx + dr * ty)
+
+
 def _weideman_real(x, y, n_terms: int):
     """(Re w, Im w) by Weideman's expansion w ~ 2 p(Z)/(L - iz)^2 + 1/(sqrt(pi) (L - iz))."""
     coeffs, big_l = weideman_coefficients(n_terms)
@@ -153,10 +178,12 @@ def _taylor_real(x, y, plan: FaddeevaPlan):
     return wr, jnp.where(x < 0, -wi, wi)
 
 
+@jax.custom_jvp
 def faddeeva_core_real(x, y):
     """(Re w, Im w) of w(x + i y), y >= 0, |z| < ``faddeeva_plan(dtype).wing_z`` (line
     cores), in real arithmetic: Taylor/Weideman inside |z| < near_z, the ``near_terms``
-    asymptotic series outside. Plan (term counts) by the dtype of ``x``."""
+    asymptotic series outside. Plan (term counts) by the dtype of ``x``. Derivatives are
+    analytic: w'(z) = -2 z w + 2i/sqrt(pi) (cancellation <= |z|^2 < 256 here)."""
     x, y = jnp.asarray(x), jnp.asarray(y)
     plan = faddeeva_plan(jnp.result_type(x, y))
     tr, ti = _taylor_real(x, y, plan)
@@ -170,13 +197,32 @@ def faddeeva_core_real(x, y):
     return wr, wi
 
 
+@faddeeva_core_real.defjvp
+def _faddeeva_core_real_jvp(primals, tangents):
+    x, y = (jnp.asarray(a) for a in primals)
+    wr, wi = faddeeva_core_real(x, y)
+    dr = -2.0 * (x * wr - y * wi)  # Re(-2 z w)
+    di = -2.0 * (x * wi + y * wr) + 2.0 / SQRT_PI
+    return _jvp_from_derivative((wr, wi), (dr, di), tangents)
+
+
+@jax.custom_jvp
 def faddeeva_wing_real(x, y):
     """(Re w, Im w) of w(x + i y), y >= 0, for |z| >= ``faddeeva_plan(dtype).wing_z`` (line
     wings): the ``wing_terms`` asymptotic series (cheap: no exp, no table). Smaller |z| are
-    clamped to |z| = wing_z (finite, but not w there)."""
+    clamped to |z| = wing_z (finite, but not w there). Derivative: the series' own."""
     x, y = jnp.asarray(x), jnp.asarray(y)
     plan = faddeeva_plan(jnp.result_type(x, y))
     return _asymptotic_real(x, y, plan.wing_terms, plan.wing_z)
+
+
+@faddeeva_wing_real.defjvp
+def _faddeeva_wing_real_jvp(primals, tangents):
+    x, y = (jnp.asarray(a) for a in primals)
+    plan = faddeeva_plan(jnp.result_type(x, y))
+    w = _asymptotic_real(x, y, plan.wing_terms, plan.wing_z)
+    dw = _asymptotic_derivative_real(x, y, plan.wing_terms, plan.wing_z)
+    return _jvp_from_derivative(w, dw, tangents)
 
 
 def faddeeva_real(x, y):
