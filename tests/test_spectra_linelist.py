@@ -9,8 +9,10 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+import yaml
 
 import jaxgeo.spectra as sp
 
@@ -88,6 +90,25 @@ def test_physae_yaml_loader(x64, shared_data):
     np.testing.assert_array_equal(np.asarray(ch4.mass), 16.04)  # PhysAE's molar mass
     lo, hi = w.training_ranges()["T"]
     assert (lo, hi) == pytest.approx((307.65 - 1.3 * 2.5, 307.65 + 1.3 * 2.5))
+
+
+def test_physae_yaml_without_poly_frequency(x64, shared_data, tmp_path):
+    """``poly_frequency`` is optional: a YAML without it loads with no calibration."""
+    doc = yaml.safe_load((shared_data / "spectra" / "physae_window_3085.yaml").read_text())
+    assert "poly_frequency" in doc  # the shipped file has one; remove it
+    del doc["poly_frequency"]
+    path = tmp_path / "no_poly.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    w = sp.load_physae_yaml(path)
+    assert dict(w.poly_frequency) == {}
+    assert w.lines["CH4"].n_lines == 6 and w.lines["H2O"].n_lines == 7
+    # the observation model then uses the plain linear grid sig0 + dsig i
+    y, nu = sp.physae_forward(w.lines, sig0=3085.4, dsig=0.0015, poly_coeffs=(),
+                              baseline=jnp.asarray([1.0, 0.0, 0.0]), temperature=307.65,
+                              p_mbar=500.0, mole_fractions={"CH4": 1e-5, "H2O": 0.006},
+                              path_length_cm=1512.0, n_points=800)
+    np.testing.assert_allclose(np.asarray(nu), 3085.4 + 0.0015 * np.arange(800), rtol=1e-15)
+    assert np.all(np.isfinite(np.asarray(y))) and float(y.min()) < 0.9  # lines visible
 
 
 def test_physae_transitions_file(x64, tmp_path):

@@ -156,15 +156,15 @@ def grad_setup(doc):
 def test_gradients_match_central_differences(x64, grad_setup):
     window, d, weights = grad_setup
     base = nominal_params(d)
-    names = ("T", "P", "x_CH4", "sig0", "dsig", "b0", "b1", "b2")
-    steps = {"T": 1e-3, "P": 1e-2, "x_CH4": 1e-9, "sig0": 1e-6, "dsig": 1e-9, "b0": 1e-3,
-             "b1": 1e-6, "b2": 1e-9}
+    names = ("T", "P", "x_CH4", "x_H2O", "sig0", "dsig", "b0", "b1", "b2")
+    steps = {"T": 1e-3, "P": 1e-2, "x_CH4": 1e-9, "x_H2O": 1e-6, "sig0": 1e-6, "dsig": 1e-9,
+             "b0": 1e-3, "b1": 1e-6, "b2": 1e-9}
 
     def loss(vec):
-        prm = dict(base, **dict(zip(names[:5], vec[:5], strict=True)), b=vec[5:])
+        prm = dict(base, **dict(zip(names[:6], vec[:6], strict=True)), b=vec[6:])
         return jnp.dot(jax_physae(window, prm)[0], weights)
 
-    x0 = jnp.asarray([base[n] for n in names[:5]] + list(base["b"]))
+    x0 = jnp.asarray([base[n] for n in names[:6]] + list(base["b"]))
     value_and_grad = jax.jit(jax.value_and_grad(loss))  # one compile: values for FD too
     grad = np.asarray(value_and_grad(x0)[1])
 
