@@ -5,7 +5,12 @@ import pytest
 
 sbd = pytest.importorskip("seisbench.data")
 
-from jaxgeo.seismic.data import get_split, load_dataset, phase_loader  # noqa: E402
+from jaxgeo.seismic.data import (  # noqa: E402
+    WindowContainingOnsets,
+    get_split,
+    load_dataset,
+    phase_loader,
+)
 from jaxgeo.seismic.synthetic import (  # noqa: E402
     SyntheticConfig,
     travel_times,
@@ -122,6 +127,49 @@ def test_pipeline_labels_sit_on_onsets_and_are_deterministic(clean_path):
     assert checked >= 4  # windows are cut around picks: most contain the P onset
 
 
+def test_evaluation_windows_keep_onsets_inside(noisy_path):
+    ds = load_dataset(noisy_path)
+    meta = get_split(ds, "test").metadata.reset_index(drop=True)
+    loader = phase_loader(ds, "test", batch_size=8, sigma=10, seed=5, shuffle=False,
+                          drop_last=False, mode="onsets_inside", margin=50)
+    y = np.concatenate([b["y"] for b in loader])
+    assert len(y) == len(meta)  # one window per test trace, in metadata order
+    events = 0
+    for i, row in meta.iterrows():
+        if not np.isfinite(row.trace_P_arrival_sample):
+            assert y[i, :, 1:].max() < 1e-6  # noise trace: no labels
+            continue
+        # Both onsets labelled (peak 1) at least 50 samples from either edge, and their
+        # separation is the one in the metadata (the window only shifts them).
+        p, s = int(np.argmax(y[i, :, 1])), int(np.argmax(y[i, :, 2]))
+        assert y[i, p, 1] > 0.99 and y[i, s, 2] > 0.99
+        assert 50 <= p and s <= 3001 - 1 - 50
+        assert s - p == row.trace_S_arrival_sample - row.trace_P_arrival_sample
+        events += 1
+    assert events >= 20  # 40 test traces, 20 % noise: ~32 events
+
+
+def test_window_start_rule():
+    rng_state = np.random.get_state()
+    try:
+        np.random.seed(0)
+        w = WindowContainingOnsets(windowlen=100, margin=10)
+        for _ in range(200):
+            start = w.start(1000, [400.0, 450.0])
+            # 400 - start >= 10 and 450 - start <= 89  ->  start in [361, 390]
+            assert 361 <= start <= 390
+            # Onsets 300 samples apart cannot both fit: the first one is placed, ...
+            start = w.start(1000, [np.nan, 700.0, 400.0])
+            assert 311 <= start <= 390
+            # ... no onsets: anywhere in the trace; a short trace starts at 0 (padded).
+            assert 0 <= w.start(1000, [np.nan, np.nan]) <= 900
+            assert w.start(80, [30.0]) == 0
+        with pytest.raises(ValueError, match="margin"):
+            WindowContainingOnsets(windowlen=100, margin=50)
+    finally:
+        np.random.set_state(rng_state)
+
+
 def test_load_dataset_errors(tmp_path, noisy_path):
     with pytest.raises(ValueError, match="unknown dataset 'NOPE'.*ETHZ"):
         load_dataset("NOPE")
@@ -135,3 +183,16 @@ def test_load_dataset_errors(tmp_path, noisy_path):
         get_split(ds, "test")
     with pytest.raises(ValueError, match="fewer than batch_size"):
         phase_loader(ds, "train", batch_size=64)
+
+
+def test_default_dataset_is_written_in_under_a_minute(tmp_path):
+    import time
+
+    t0 = time.perf_counter()
+    path = write_synthetic_dataset(tmp_path / "default", SyntheticConfig())
+    seconds = time.perf_counter() - t0
+    # Issue 6: the default size (a few thousand traces) must be written in under a minute
+    # (about 10 s on 2 shared cores).
+    assert seconds < 60, f"writing the default synthetic dataset took {seconds:.1f} s"
+    ds = sbd.WaveformDataset(path, sampling_rate=100)
+    assert len(ds) == SyntheticConfig().n_traces == 3000

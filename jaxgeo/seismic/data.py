@@ -143,19 +143,70 @@ class MagnitudeLabeller:
         state_dict[self.key] = (label, meta)
 
 
+class WindowContainingOnsets:
+    """A ``windowlen`` window (seisbench ``FixedWindow``, padded) with every onset inside it at
+    least ``margin`` samples from both window edges; a random window for traces without onsets.
+
+    The evaluation-window rule of SeisBench's pick benchmark (``generate_eval_targets.py``,
+    ``select_window_containing(..., bounds=(50, 50))`` at 100 Hz): an onset is never scored
+    at the very border of a window, where the model sees no signal before (or after) it. When
+    the onsets spread too wide for that, the window is placed for the first onset only. The
+    start is drawn with numpy's global RNG, which :class:`BatchLoader` seeds per sample.
+    """
+
+    def __init__(self, windowlen: int = WINDOW, margin: int = 50,
+                 phase_columns=tuple(PHASE_COLUMNS), key: str = "X"):
+        if margin < 0 or 2 * margin >= windowlen:
+            raise ValueError(f"margin must lie in [0, windowlen / 2), got {margin}")
+        self.windowlen = int(windowlen)
+        self.margin = int(margin)
+        self.phase_columns = tuple(phase_columns)
+        self.key = key
+
+    def start(self, n: int, onsets) -> int:
+        """Window start for a trace of ``n`` samples with the given onset samples."""
+        w, b = self.windowlen, self.margin
+        latest_in_trace = max(0, n - w)
+        onsets = sorted(float(o) for o in onsets if o is not None and np.isfinite(o))
+        if not onsets:
+            return int(np.random.randint(0, latest_in_trace + 1))
+        for group in (onsets, onsets[:1]):
+            lo = max(0, int(np.ceil(group[-1])) - (w - 1 - b))
+            hi = min(latest_in_trace, int(np.floor(group[0])) - b)
+            if lo <= hi:
+                return int(np.random.randint(lo, hi + 1))
+        return int(np.clip(int(onsets[0]) - w // 2, 0, latest_in_trace))
+
+    def __call__(self, state_dict):
+        import seisbench.generate as sbg
+
+        x, meta = state_dict[self.key]
+        onsets = [meta.get(c, np.nan) for c in self.phase_columns]
+        p0 = self.start(x.shape[-1], onsets)
+        sbg.FixedWindow(windowlen=self.windowlen, strategy="pad", key=self.key)(
+            state_dict, p0=p0)
+
+
+WINDOW_MODES = ("around_picks", "random", "onsets_inside")
+
+
 def phase_augmentations(*, norm: str = "std", sigma: float = 20, window: int = WINDOW,
                         mode: str = "around_picks", detection: bool = False,
-                        magnitude: bool = False) -> list:
+                        magnitude: bool = False, margin: int = 50) -> list:
     """SeisBench augmentation chain for PhaseNet-style training/evaluation.
 
     ``mode``: ``around_picks`` (a 2·window region around a random pick, then a random ``window``
-    inside it, padded where the trace ends) or ``random`` (a random window anywhere).
+    inside it, padded where the trace ends; the training windows), ``random`` (a random window
+    anywhere) or ``onsets_inside`` (every onset at least ``margin`` samples inside the window:
+    SeisBench's evaluation windows, see :class:`WindowContainingOnsets`).
     """
     import seisbench.generate as sbg
 
     if norm not in ("std", "peak"):
         raise ValueError(f"norm must be 'std' or 'peak', got {norm!r}")
-    if mode == "around_picks":
+    if mode == "onsets_inside":
+        windows = [WindowContainingOnsets(window, margin)]
+    elif mode == "around_picks":
         windows = [
             sbg.WindowAroundSample(list(PHASE_COLUMNS), samples_before=window, windowlen=2 * window,
                                    selection="random", strategy="variable"),
@@ -164,7 +215,7 @@ def phase_augmentations(*, norm: str = "std", sigma: float = 20, window: int = W
     elif mode == "random":
         windows = [sbg.RandomWindow(windowlen=window, strategy="pad")]
     else:
-        raise ValueError(f"mode must be 'around_picks' or 'random', got {mode!r}")
+        raise ValueError(f"mode must be one of {WINDOW_MODES}, got {mode!r}")
     augs = windows + [
         sbg.Normalize(demean_axis=-1, amp_norm_axis=-1, amp_norm_type=norm),
         sbg.ChangeDtype(np.float32),
@@ -302,12 +353,16 @@ class BatchLoader:
 def phase_loader(dataset, split: str, *, batch_size: int, norm: str = "std", sigma: float = 20,
                  seed: int = 0, shuffle: bool | None = None, epochs: int | None = 1,
                  drop_last: bool | None = None, detection: bool = False,
-                 magnitude: bool = False, prefetch: int = 4) -> BatchLoader:
-    """Batches of the ``split`` part of ``dataset`` for phase picking (see module docstring)."""
+                 magnitude: bool = False, prefetch: int = 4, mode: str = "around_picks",
+                 margin: int = 50) -> BatchLoader:
+    """Batches of the ``split`` part of ``dataset`` for phase picking (see module docstring).
+
+    ``mode``/``margin``: the windowing of :func:`phase_augmentations`."""
     part = get_split(dataset, split)
     train = split == "train"
     gen = make_generator(part, phase_augmentations(norm=norm, sigma=sigma, detection=detection,
-                                                   magnitude=magnitude))
+                                                   magnitude=magnitude, mode=mode,
+                                                   margin=margin))
     return BatchLoader(gen, batch_size, shuffle=train if shuffle is None else shuffle, seed=seed,
                        epochs=epochs, drop_last=train if drop_last is None else drop_last,
                        prefetch=prefetch)

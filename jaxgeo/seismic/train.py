@@ -21,6 +21,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from jaxgeo.seismic.data import WINDOW_MODES
 from jaxgeo.seismic.phasenet import PhaseNet, PhaseNetConvLSTM, PhaseNetLSTM
 
 MODEL_TYPES = ("phasenet", "phasenet_lstm", "phasenet_convlstm")
@@ -181,6 +182,7 @@ def validate_config(config) -> None:
 
     check_choice(config, "model_type", MODEL_TYPES)
     check_choice(config, "model.norm", ("std", "peak"))
+    check_choice(config, "eval.window", WINDOW_MODES)
     check_positive(config, "model.filter_factor")
     check_positive(config, "train.batch_size")
     check_positive(config, "train.lr")
@@ -287,7 +289,12 @@ def load_trained(config):
 
 
 def evaluate(module, variables, dataset, config, split: str = "test") -> dict:
-    """Task 1-3 and pick metrics of ``module`` on ``split`` windows (see ``metrics``)."""
+    """Task 1-3 and pick metrics of ``module`` on ``split`` windows (see ``metrics``).
+
+    Windows: ``config.eval.window`` = ``onsets_inside`` (default; one window per trace with every
+    onset at least ``eval.window_margin_s`` inside it, as in SeisBench's pick benchmark) or
+    ``around_picks`` (the training windows, where onsets may sit on the window border).
+    """
     from jaxgeo.seismic.data import phase_loader
     from jaxgeo.seismic.metrics import phase_metrics
 
@@ -295,7 +302,9 @@ def evaluate(module, variables, dataset, config, split: str = "test") -> dict:
     loader = phase_loader(dataset, split, batch_size=int(config.train.batch_size),
                           norm=str(config.model.norm), sigma=float(config.data.sigma),
                           seed=int(e.seed), epochs=1, shuffle=False, drop_last=False,
-                          prefetch=int(config.data.prefetch))
+                          prefetch=int(config.data.prefetch), mode=str(e.window),
+                          margin=int(round(float(e.window_margin_s)
+                                           * float(config.data.sampling_rate))))
     res = predict_batches(module, variables, _limit(loader, int(e.max_batches)))
     y = res["y"]
     p_true = _onsets(y[:, :, 1])
@@ -305,6 +314,7 @@ def evaluate(module, variables, dataset, config, split: str = "test") -> dict:
                             threshold=float(e.threshold), tolerance_s=float(e.tolerance_s),
                             min_pick_distance_s=float(e.min_pick_distance_s))
     metrics["n_windows"] = int(len(y))
+    metrics["window"] = str(e.window)
     metrics["split"] = split
     return metrics, res
 
@@ -367,5 +377,5 @@ def default_config() -> ml_collections.ConfigDict:
         keep_checkpoints=3, resume=False))
     c.eval = ml_collections.ConfigDict(dict(
         split="test", threshold=0.3, tolerance_s=0.1, min_pick_distance_s=0.5, seed=123,
-        max_batches=0))
+        max_batches=0, window="onsets_inside", window_margin_s=0.5))
     return c
