@@ -9,9 +9,11 @@ Survey (issue 3): 200 x 300 model (dx = 10 m, Marmousi-like, 1500-3500 m/s) + 20
 * elastic forward, order 4, vertical force: jaxgeo.wave.elastic vs deepwave.elastic
 
 jaxgeo runs twice: on one device, and with the shots sharded over a mesh of all local
-devices (on CPU: ``--devices`` virtual host devices, default the number of cores, so both
-cores work as Deepwave's two OpenMP threads do). Ratios use the mesh run. Times are the
-median of ``--repeats`` runs after one warm-up run; the spread is min-max. Device-agnostic:
+devices (on CPU: ``--devices`` virtual host devices, default the number of cores, each
+single-threaded (``--xla_cpu_multi_thread_eigen=false``), so both cores work as Deepwave's
+two OpenMP threads do). The one-device run then also uses one thread. Ratios use the
+mesh run. Times are the median of ``--repeats`` runs after one warm-up run; the spread is
+min-max. Device-agnostic:
 on a GPU machine both libraries use the GPU.
 
 Usage: python benchmarks/wave_vs_deepwave.py [--repeats 3] [--devices N] [--no-append]
@@ -45,8 +47,13 @@ def parse_args():
 
 ARGS = parse_args()
 if ARGS.devices and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    # one virtual CPU device per core, each running its shots on one thread: XLA's own
+    # intra-op threads on top of that oversubscribe the cores (measured: forward + gradient
+    # ~2x slower with them on, 2 devices on 2 cores)
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + f" --xla_force_host_platform_device_count={ARGS.devices}")
+                               + f" --xla_force_host_platform_device_count={ARGS.devices}"
+                               + (" --xla_cpu_multi_thread_eigen=false" if ARGS.devices > 1
+                                  else ""))
 
 import deepwave  # noqa: E402
 import jax  # noqa: E402
