@@ -145,3 +145,29 @@ def test_entry_script_errors(entry, dataset_path, tmp_path, capsys):
                  "--lstm_bidirectional", "--convlstm_hidden", "--config", "train_mag",
                  "tutorial_test_load_and_generator", "plot_history"):
         assert flag in usage, flag
+
+
+def test_tutorial_train_and_evaluate_modes(entry, dataset_path, tmp_path):
+    # The tutorial modes always train/evaluate plain PhaseNet, whatever --model_type says.
+    run_dir = tmp_path / "tutorial"
+    common = ["--dataset", str(dataset_path), "--model_path", str(run_dir), "--batch_size", "8",
+              "--model_type", "phasenet_lstm"]
+    history = entry.run(["--mode", "tutorial_train_phasenet", "--epochs", "1",
+                         "--config.train.steps_per_epoch=3", "--config.train.max_eval_batches=1",
+                         *common])
+    assert [h["epoch"] for h in history] == [0] and history[0]["steps"] == 3
+    assert np.isfinite(history[0]["train_loss"]) and np.isfinite(history[0]["dev_loss"])
+    stored = json.loads((run_dir / "config.json").read_text())
+    assert stored["model_type"] == "phasenet" and stored["mode"] == "tutorial_train_phasenet"
+    assert (run_dir / "checkpoints").is_dir()
+
+    metrics = entry.run(["--mode", "tutorial_evaluate_phasenet", "--config.eval.max_batches=2",
+                         *common])
+    assert json.loads((run_dir / "metrics.json").read_text())["n_windows"] == metrics["n_windows"]
+    # One evaluation window per test trace, in metadata order: 2 batches of 8 traces.
+    assert metrics["n_windows"] == 16 and metrics["window"] == "onsets_inside"
+    test_meta = load_dataset(dataset_path).test().metadata
+    n_events = int(test_meta["trace_P_arrival_sample"].iloc[:16].notna().sum())
+    # Every event window has its P onset inside (>= 0.5 s from the edges), so all are counted.
+    assert metrics["picks_P"]["n_true"] == n_events
+    assert 0 <= metrics["picks_P"]["f1"] <= 1 and metrics["task3_P"]["n"] == n_events
