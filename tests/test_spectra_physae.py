@@ -274,3 +274,33 @@ def test_transmission_with_column_densities(x64, doc):
     by_path, by_column = both(nu)
     np.testing.assert_allclose(np.asarray(by_column), np.asarray(by_path), rtol=1e-13)  # f64
     assert float(by_path.min()) < 0.9  # the lines are visible
+
+
+def test_skipping_small_y_region_is_exact_or_nan(x64, doc):
+    """``core_small_y=False`` (what ``small_y_needed`` allows for PhysAE's ranges) gives the
+    same spectrum; forcing it where a line needs the small-y kernel gives NaN there."""
+    path, d = doc
+    window = sp.load_physae_yaml(path)
+    ranges = window.training_ranges()
+    p0 = window.constants["P0_mbar"]
+    assert not sp.small_y_needed(window.all_lines(), t_min=ranges["T"][0], t_max=330.0,
+                                 p_min_atm=ranges["P"][0] / p0)
+    assert sp.small_y_needed(window.all_lines(), t_min=300.0, t_max=330.0, p_min_atm=1e-3)
+    cp = fast_core_points(window)
+    for prm, expect_nan in [(nominal_params(d), False), (nominal_params(d, P=0.5), True)]:
+        y_on = np.asarray(jax_physae(window, prm, core_points=cp)[0])
+        k = window.constants
+        y_off = np.asarray(sp.physae_forward(
+            window.lines, sig0=prm["sig0"], dsig=prm["dsig"],
+            poly_coeffs=window.poly_frequency["CH4"], baseline=jnp.asarray(prm["b"]),
+            temperature=prm["T"], p_mbar=prm["P"],
+            mole_fractions={"CH4": prm["x_CH4"], "H2O": prm["x_H2O"]},
+            path_length_cm=k["path_length_m"] * 100.0, n_points=N_POINTS, p0_mbar=k["P0_mbar"],
+            t0=k["T0_K"], l0=k["L0"], core_points=cp, core_small_y=False)[0])
+        assert np.all(np.isfinite(y_on))
+        if expect_nan:  # 0.5 mbar: y ~ 0.01 < 0.1, the Weideman region alone is not exact:
+            bad = np.isnan(y_off)  # NaN on the line cores, where the small-y kernel was due
+            assert bad.any() and not bad.all()
+            np.testing.assert_array_equal(y_off[~bad], y_on[~bad])
+        else:
+            np.testing.assert_array_equal(y_off, y_on)  # same kernel on every used sample

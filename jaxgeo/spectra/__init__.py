@@ -14,6 +14,7 @@ from jaxgeo.spectra.absorption import (
     absorption_coefficient_uniform_batch,
     core_points_for,
     line_state,
+    small_y_needed,
     spectrum_from_state,
     spectrum_uniform_from_state,
     window_sizes,
@@ -95,7 +96,7 @@ __all__ = [
     "load_qtpy", "lorentz", "lorentz_hwhm", "loschmidt_density", "make_line_list",
     "number_density", "optical_depth", "parse_physae_transitions", "partition_ratio",
     "partition_sum", "physae_forward", "polynomial_baseline", "pressure_shift", "rautian",
-    "read_hitran_par", "read_physae_transitions", "spectrum_from_state",
+    "read_hitran_par", "read_physae_transitions", "small_y_needed", "spectrum_from_state",
     "spectrum_uniform_from_state",
     "tips_partition_function", "transmission", "voigt", "window_sizes",
 ]

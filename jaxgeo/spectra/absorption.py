@@ -62,6 +62,29 @@ def core_radius(dtype) -> float:
 ASYMPTOTIC_Z = core_radius("float64")  # the larger of the two (safe for both dtypes)
 
 
+def small_y_needed(lines: LineList, *, t_min: float, t_max: float, p_min_atm: float,
+                   dtype=None) -> bool:
+    """Whether some line can have y = sqrt(ln2) gamma_L/gamma_D below the core kernel's
+    Taylor threshold (``faddeeva_plan(dtype).taylor_y``) for T in [t_min, t_max] and
+    p >= p_min_atm, any air/self broadening mixture. Host-side; False lets the core kernel
+    skip its small-y region (``small_y=False``; a violation then gives NaN, not a wrong
+    value). y ~ T^-(n + 1/2) is monotonic in T, so the two end temperatures bound it."""
+    if p_min_atm <= 0:
+        return True
+    plan = faddeeva_plan(lines.nu0.dtype if dtype is None else dtype)
+    nu0 = np.asarray(lines.nu0, np.float64)
+    mass = np.asarray(lines.mass, np.float64)
+    n_air = np.asarray(lines.n_air, np.float64)
+    gamma = np.minimum(np.asarray(lines.gamma_air, np.float64),
+                       np.asarray(lines.gamma_self, np.float64))
+    y_min = np.inf
+    for t in (t_min, t_max):
+        gd = nu0 / C_LIGHT_CM_S * np.sqrt(2 * K_BOLTZMANN_ERG_K * t * LN2 / (mass * AMU_G))
+        gl = p_min_atm * (296.0 / t) ** n_air * gamma
+        y_min = min(y_min, float((SQRT_LN2 * gl / gd).min()))
+    return bool(y_min < plan.taylor_y * (1 + 1e-6))
+
+
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
 class LineState:
@@ -118,7 +141,7 @@ def _line_values(state: LineState, dnu_unshifted, sl, w=None):
 
 def spectrum_from_state(
     state: LineState, nu: jax.Array, *, line_chunk: int = 64, nu_origin=None,
-    core_points: int | None = None,
+    core_points: int | None = None, core_small_y: bool = True,
 ) -> jax.Array:
     """k(nu) (cm^-1) on any grid ``nu`` (N,), summing lines in chunks of ``line_chunk``.
 
@@ -129,11 +152,13 @@ def spectrum_from_state(
     the full Faddeeva function only on the ``2 core_points + 1`` samples around each line
     (where |z| < ``core_radius``), the real-arithmetic wing expansion elsewhere. If some
     |z| < ``core_radius`` sample lies outside those windows the result is NaN (never
-    silently wrong): raise ``core_points`` (see ``core_points_for``).
+    silently wrong): raise ``core_points`` (see ``core_points_for``). ``core_small_y``
+    (static) = False skips the core kernel's small-y region (see ``small_y_needed``; NaN if
+    it was needed after all).
     """
     origin = 0.0 if nu_origin is None else nu_origin
     if core_points is not None:
-        return _split_dense(state, nu, origin, core_points)
+        return _split_dense(state, nu, origin, core_points, core_small_y)
     n_lines = state.shift.shape[0]
     line_chunk = max(1, min(line_chunk, n_lines))
     n_chunks = max(1, math.ceil(n_lines / line_chunk))
@@ -175,34 +200,51 @@ def core_points_for(lines: LineList, *, min_step: float, t_max: float, p_max_atm
     return int(math.ceil(core_cm / min_step)) + 2
 
 
-def _split_dense(state: LineState, nu, origin, half: int):
-    """Dense wings (real arithmetic) + scattered exact cores; see ``spectrum_from_state``."""
+def _split_dense(state: LineState, nu, origin, half: int, small_y: bool = True):
+    """Dense wings (real arithmetic) + core corrections; see ``spectrum_from_state``.
+
+    The wing kernel runs on every (line, point) inside the line window. On the 2 half + 1
+    samples around each line where |z| < core radius, the core kernel value minus the wing
+    value is scattered on top, so each sample gets exactly one of the two (no mask has to
+    agree between the dense and the windowed parts). Coverage check in O(lines): the
+    samples with |z| < core radius (an interval in nu per line) must lie in the window.
+    """
     n = nu.shape[0]
     sl = (slice(None), None)
-    radius2 = core_radius(state.strength.dtype) ** 2
+    radius = core_radius(state.strength.dtype)
     # wings on every (line, point)
     dnu0 = nu[None, :] + (origin - state.window_centre)[sl]
-    val, r2 = _wing_profile(dnu0 - state.shift[sl], state.gamma_d[sl], state.gamma_l[sl],
-                            state.nu_vc[sl], state.y_mixing[sl], dicke=True, mixing=True)
-    inside = jnp.abs(dnu0) <= state.half_window[sl]
-    is_core = r2 < radius2
-    wings = jnp.where(inside & ~is_core, state.strength[sl] * val, 0.0).sum(axis=0)
-    # exact cores on 2*half+1 samples around each line
-    centre = jnp.searchsorted(nu, jax.lax.stop_gradient(state.window_centre - origin))
+    val, _ = _wing_profile(dnu0 - state.shift[sl], state.gamma_d[sl], state.gamma_l[sl],
+                           state.nu_vc[sl], state.y_mixing[sl], dicke=True, mixing=True)
+    wings = jnp.where(jnp.abs(dnu0) <= state.half_window[sl], state.strength[sl] * val,
+                      0.0).sum(axis=0)
+    # core corrections on 2*half+1 samples around each line
+    pos = jax.lax.stop_gradient(state.window_centre - origin)  # unshifted centre, nu coords
+    centre = jnp.searchsorted(nu, pos)
     idx = centre[:, None] + jnp.arange(-half, half + 1)[None, :]
     valid = (idx >= 0) & (idx < n)
     safe = jnp.clip(idx, 0, n - 1)
     dnu_c = nu[safe] + (origin - state.window_centre)[sl]
-    dnu_c_shifted = dnu_c - state.shift[sl]
     scale = SQRT_LN2 / state.gamma_d[sl]
-    r2_c = (scale * dnu_c_shifted) ** 2 + (scale * (state.gamma_l[sl] + state.nu_vc[sl])) ** 2
-    use = valid & (r2_c < radius2)
-    core_vals = jnp.where(use, _core_values(state, dnu_c, sl), 0.0)
+    b = scale * (state.gamma_l[sl] + state.nu_vc[sl])
+    r2_c = (scale * (dnu_c - state.shift[sl])) ** 2 + b * b
+    use = valid & (r2_c < radius * radius) & (jnp.abs(dnu_c) <= state.half_window[sl])
+    wing_c, _ = _wing_profile(dnu_c - state.shift[sl], state.gamma_d[sl], state.gamma_l[sl],
+                              state.nu_vc[sl], state.y_mixing[sl], dicke=True, mixing=True)
+    delta = _core_values(state, dnu_c, sl, small_y) - state.strength[sl] * wing_c
     cores = jnp.zeros((n,), wings.dtype).at[jnp.where(use, idx, n).reshape(-1)].add(
-        core_vals.reshape(-1), mode="drop")
-    # coverage check: every |z| < core radius sample must have been in a core window
-    missed = jnp.sum(is_core & inside) - jnp.sum(use & (jnp.abs(dnu_c) <= state.half_window[sl]))
-    return jnp.where(missed > 0, jnp.nan, wings + cores)
+        jnp.where(use, delta, 0.0).reshape(-1), mode="drop")
+    # coverage: grid samples with |z| < radius inside the line window, by bisection
+    st = jax.tree.map(jax.lax.stop_gradient, state)
+    s1 = SQRT_LN2 / st.gamma_d
+    b1 = s1 * (st.gamma_l + st.nu_vc)
+    reach = jnp.sqrt(jnp.maximum(radius * radius - b1 * b1, 0.0)) / s1 * (1 + 1e-6)
+    lo = jnp.maximum(pos + st.shift - reach, pos - st.half_window)
+    hi = jnp.minimum(pos + st.shift + reach, pos + st.half_window)
+    first = jnp.searchsorted(nu, lo, side="left")
+    last = jnp.searchsorted(nu, hi, side="right")  # samples first..last-1 need the core
+    covered = (first >= last) | ((first >= centre - half) & (last <= centre + half + 1))
+    return jnp.where(jnp.all(covered | (b1 >= radius)), wings + cores, jnp.nan)
 
 
 def absorption_coefficient(
@@ -277,6 +319,7 @@ class WindowSizes:
     block_points: int
     block_lines: int
     core_z: float = ASYMPTOTIC_Z
+    small_y: bool = True  # False: no line reaches y < taylor_y (see ``small_y_needed``)
 
 
 def window_sizes(
@@ -290,11 +333,14 @@ def window_sizes(
     diluent_self_max: float = 0.0,
     block_points: int = 128,
     dtype=None,
+    p_min_atm: float = 0.0,
 ) -> WindowSizes:
     """Sizes that make the windowed sum exact for all T in [t_min, t_max], p <= p_max_atm.
 
     Computed on the host from concrete line parameters (call outside ``jit``). ``dtype``
-    (default: that of ``lines``) selects the core radius (``core_radius``).
+    (default: that of ``lines``) selects the core radius (``core_radius``). ``p_min_atm`` > 0
+    (a lower bound on p) lets the core kernel skip its small-y region when no line needs it
+    (``small_y_needed``; if a lower pressure is used anyway the spectrum is NaN).
     """
     core_z = core_radius(lines.nu0.dtype if dtype is None else dtype)
     nu0 = np.asarray(lines.nu0, np.float64)
@@ -319,7 +365,9 @@ def window_sizes(
     hi = np.searchsorted(centres, b1 + wing_cm, side="right")
     block_lines = max(1, int((hi - lo).max()))
     return WindowSizes(wing_cm=wing_cm, core_points=core_points, block_points=block_points,
-                       block_lines=block_lines, core_z=core_z)
+                       block_lines=block_lines, core_z=core_z,
+                       small_y=small_y_needed(lines, t_min=t_min, t_max=t_max,
+                                              p_min_atm=p_min_atm, dtype=dtype))
 
 
 def _wing_profile(dnu, gamma_d, gamma_l, nu_vc, y_mixing, *, dicke: bool, mixing: bool):
@@ -362,14 +410,14 @@ def _start_minus_centre_plus(grid: UniformGrid, centre, index, dtype):
     return ((grid.start - centre) + idx * hi) + idx * lo
 
 
-def _core_values(state: LineState, dnu0, sl):
+def _core_values(state: LineState, dnu0, sl, small_y: bool = True):
     """strength * (Re K + Y Im K) at detunings ``dnu0`` (from the unshifted centre), with the
     core Faddeeva kernel ``faddeeva_core_real`` (real arithmetic), masked to the line window.
     For core samples (|z| < ``core_radius``)."""
     dnu = dnu0 - state.shift[sl]
     s = SQRT_LN2 / state.gamma_d[sl]
     nvc = state.nu_vc[sl]
-    wr, wi = faddeeva_core_real(s * dnu, s * (state.gamma_l[sl] + nvc))
+    wr, wi = faddeeva_core_real(s * dnu, s * (state.gamma_l[sl] + nvc), small_y)
     zeta = SQRT_PI * s * nvc
     er, ei = 1.0 - zeta * wr, -zeta * wi  # Rautian: W / (1 - sqrt(pi) zeta W)
     inv_e = 1.0 / (er * er + ei * ei)
@@ -379,7 +427,8 @@ def _core_values(state: LineState, dnu0, sl):
     return jnp.where(inside, state.strength[sl] * value, 0.0)
 
 
-def _core_scatter(state: LineState, grid: UniformGrid, half: int, core_z: float):
+def _core_scatter(state: LineState, grid: UniformGrid, half: int, core_z: float,
+                  small_y: bool = True):
     """Core-kernel contributions where |z| < ``core_z``, scattered onto the grid."""
     dtype = state.strength.dtype
     if core_z < core_radius(dtype):
@@ -399,7 +448,7 @@ def _core_scatter(state: LineState, grid: UniformGrid, half: int, core_z: float)
     scale = SQRT_LN2 / state.gamma_d[sl]
     zabs2 = (scale * dnu) ** 2 + (scale * (state.gamma_l[sl] + state.nu_vc[sl])) ** 2
     use = (zabs2 < core_z**2) & (idx >= 0) & (idx < grid.n)
-    vals = jnp.where(use, _core_values(state, dnu0, sl), 0.0)
+    vals = jnp.where(use, _core_values(state, dnu0, sl, small_y), 0.0)
     safe_idx = jnp.where(use, idx, grid.n)  # out of range -> dropped
     out = jnp.zeros((grid.n,), dtype)
     return out.at[safe_idx.reshape(-1)].add(vals.reshape(-1), mode="drop")
@@ -439,7 +488,7 @@ def spectrum_uniform_from_state(
     ``dicke``/``mixing`` = False skip those terms in the wing arithmetic (use when the
     state has zero ``nu_vc`` / ``y_mixing``; the result is the same, only faster).
     """
-    core = _core_scatter(state, grid, sizes.core_points, sizes.core_z)
+    core = _core_scatter(state, grid, sizes.core_points, sizes.core_z, sizes.small_y)
     wings = _wing_blocks(state, grid, sizes, dicke=dicke, mixing=mixing)
     return core + wings
 
@@ -510,7 +559,8 @@ def absorption_coefficient_uniform_batch(
     for group in np.array_split(order, min(n_buckets, temps.size)):
         sizes = window_sizes(lines, grid, t_min=float(temps[group].min()),
                              t_max=float(temps[group].max()),
-                             p_max_atm=float(press[group].max()), wing=wing)
+                             p_max_atm=float(press[group].max()), wing=wing,
+                             p_min_atm=float(press[group].min()))
         for i in group:
             out[i] = absorption_coefficient_uniform(lines, grid, temps[i], press[i], sizes,
                                                     wing=wing)

@@ -72,6 +72,7 @@ def optical_depth(
     line_chunk: int = 64,
     nu_origin=None,
     core_points: int | None = None,
+    core_small_y: bool = True,
     column_densities: Mapping[str, object] | None = None,
 ):
     """tau(nu) = sum_mol N_mol * sum_lines S K, N_mol = x_mol * n_tot * L; (N,).
@@ -103,7 +104,7 @@ def optical_depth(
     # One evaluation for all molecules (one Faddeeva call in the compiled program).
     joined = jax.tree.map(lambda *a: jnp.concatenate(a), *states)
     return spectrum_from_state(joined, nu, line_chunk=line_chunk, nu_origin=nu_origin,
-                               core_points=core_points)
+                               core_points=core_points, core_small_y=core_small_y)
 
 
 def transmission(
@@ -135,6 +136,7 @@ def physae_forward(
     line_mixing: bool = True,
     wing: float | None = None,
     core_points: int | None = None,
+    core_small_y: bool = True,
     p0_mbar: float = ATM_MBAR,
     t0: float = T_STP_K,
     l0: float = LOSCHMIDT_CM3,
@@ -153,31 +155,34 @@ def physae_forward(
         core_points: static; if given, the fast split evaluation (exact Faddeeva only
             within +-core_points samples of each line, NaN if that misses the core; see
             ``jaxgeo.spectra.core_points_for``). None: full Faddeeva everywhere.
+        core_small_y: static; False skips the core kernel's small-y region when
+            ``jaxgeo.spectra.small_y_needed`` says no line needs it (NaN otherwise).
     Returns:
         (y, nu): (N,) observed transmission times baseline, and the (N,) grid in cm^-1.
     """
     return _physae_forward_jit(
         lines_by_molecule, sig0, dsig, baseline, temperature, p_mbar, mole_fractions,
         path_length_cm, poly_coeffs=tuple(float(c) for c in poly_coeffs), n_points=n_points,
-        line_mixing=line_mixing, wing=wing, core_points=core_points, p0_mbar=p0_mbar, t0=t0,
+        line_mixing=line_mixing, wing=wing, core_points=core_points,
+        core_small_y=core_small_y, p0_mbar=p0_mbar, t0=t0,
         l0=l0,
     )
 
 
 @functools.partial(
     jax.jit,
-    static_argnames=("poly_coeffs", "n_points", "line_mixing", "wing", "core_points", "p0_mbar",
-                     "t0", "l0"),
+    static_argnames=("poly_coeffs", "n_points", "line_mixing", "wing", "core_points",
+                     "core_small_y", "p0_mbar", "t0", "l0"),
 )
 def _physae_forward_jit(lines_by_molecule, sig0, dsig, baseline, temperature, p_mbar,
                         mole_fractions, path_length_cm, *, poly_coeffs, n_points, line_mixing,
-                        wing, core_points, p0_mbar, t0, l0):
+                        wing, core_points, core_small_y, p0_mbar, t0, l0):
     offsets = frequency_offsets(dsig, poly_coeffs, n_points)
     p_atm = p_mbar / p0_mbar
     n_tot = loschmidt_density(temperature, p_mbar, p0_mbar=p0_mbar, t0=t0, l0=l0)
     t = transmission(
         lines_by_molecule, offsets, temperature, p_atm, mole_fractions, path_length_cm,
         total_density=n_tot, profile="rautian", line_mixing=line_mixing, nu_origin=sig0,
-        wing=wing, core_points=core_points,
+        wing=wing, core_points=core_points, core_small_y=core_small_y,
     )
     return t * polynomial_baseline(baseline, n_points), sig0 + offsets
