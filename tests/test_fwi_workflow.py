@@ -233,6 +233,18 @@ def test_codingfwi_fresh_codes_and_lower_model_error(observed_run, tmp_path):
     assert result.model_error[-1] < init_err
 
 
+def test_codingfwi_refuses_a_moving_spread_and_writes_nothing(observed_run, tmp_path):
+    """Encoded super shots need every shot recorded by the same receivers."""
+    _, fwd_config, _ = observed_run
+    c = tiny_config(tmp_path, **{"data.observed": fwd_config.data.observed,
+                                 "geometry.spread": "moving", "geometry.rec_first": 0,
+                                 "geometry.rec_last": 4, "geometry.rec_step": 1})
+    c.encoding.batchsize = 2
+    with pytest.raises(ValueError, match="codingfwi needs a fixed spread"):
+        workflow.invert(c, coding=True)
+    assert not Path(c.save_path).exists()
+
+
 def test_filtering_the_wavelet_equals_filtering_the_data(tmp_path):
     """--filteratfirst (filter the wavelet) and the default (filter the synthetics) agree:
     modelling is linear and time-invariant, so they differ only where the zero-phase
