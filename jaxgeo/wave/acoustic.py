@@ -165,30 +165,41 @@ def _take(x, axis: int, start: int, stop: int):
     return x[tuple(index)]
 
 
-def laplacian(u, order: int, inv_dz2: float, inv_dx2: float, free_surface: bool):
-    """Plain (unstretched) d2u/dz2 + d2u/dx2 of ``u [S, NZ, NX]`` over the whole grid.
+def laplacian(u_halo, order: int, inv_dz2: float, inv_dx2: float, free_surface: bool):
+    """Plain (unstretched) d2u/dz2 + d2u/dx2 on the interior ``[S, NZ, NX]`` of a field
+    stored with a halo of ``h = order // 2`` cells, ``u_halo [S, NZ + 2h, NX + 2h]``.
 
-    Zero outside the grid; with a free surface an odd image about row 0 on top.
+    The halo holds zeros (nothing outside the grid); with a free surface the top halo is
+    ignored and the odd image about row 0 is used instead. Stencil taps are plain slices.
     """
     h = order // 2
-    uz = pad_field(u, h, free_surface, axis=1)
-    ux = pad_field(u, h, False, axis=2)
+    uz = u_halo[:, :, h:-h]
+    if free_surface:
+        uz = jnp.concatenate([-uz[:, 2 * h:h:-1], uz[:, h:]], axis=1)
     return (second_derivative(uz, 1, order, inv_dz2)
-            + second_derivative(ux, 2, order, inv_dx2))
+            + second_derivative(u_halo[:, h:-h, :], 2, order, inv_dx2))
+
+
+def _laplacian_transpose(ct, order: int, inv_dz2: float, inv_dx2: float, free_surface: bool):
+    """Transpose of `laplacian` (interior -> haloed): the same symmetric stencil, zero halo."""
+    h = order // 2
+    pad = ((0, 0), (h, h), (h, h))
+    return jnp.pad(laplacian(jnp.pad(ct, pad), order, inv_dz2, inv_dx2, free_surface), pad)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3, 4))
-def self_adjoint_laplacian(u, order: int, inv_dz2: float, inv_dx2: float, free_surface: bool):
-    """`laplacian` as a linear map whose transpose is itself.
+def self_adjoint_laplacian(u_halo, order: int, inv_dz2: float, inv_dx2: float,
+                           free_surface: bool):
+    """`laplacian` as a linear map with a hand-written transpose.
 
-    Its matrix is symmetric: the zero-padded centred stencil is, and the odd image only
-    adds ``-w_{i+j}`` terms, symmetric in (i, j), except for the couplings of row 0 with a
-    free surface. Row 0 is forced to zero after every step there, so its cotangent is
-    discarded and the transposed map may use the same stencil. Transposing the stencil
-    this way costs one stencil pass in reverse mode instead of a pad per tap (measured:
-    forward + gradient ~25% faster on the benchmark survey).
+    Its matrix on the interior is symmetric: the zero-padded centred stencil is, and the
+    odd image only adds ``-w_{i+j}`` terms, symmetric in (i, j), except for the couplings
+    of row 0 with a free surface. Row 0 is forced to zero after every step there, so its
+    cotangent is discarded and the transpose may use the same stencil; the halo gets no
+    cotangent (it is rebuilt as zeros every step). This costs one stencil pass in reverse
+    mode instead of a pad per tap.
     """
-    return laplacian(u, order, inv_dz2, inv_dx2, free_surface)
+    return laplacian(u_halo, order, inv_dz2, inv_dx2, free_surface)
 
 
 @self_adjoint_laplacian.defjvp
@@ -198,7 +209,7 @@ def _self_adjoint_laplacian_jvp(order, inv_dz2, inv_dx2, free_surface, primals, 
     args = (order, inv_dz2, inv_dx2, free_surface)
     (u,), (du,) = primals, tangents
     tangent = linear_call(lambda _, x: laplacian(x, *args),
-                          lambda _, ct: laplacian(ct, *args), None, du)
+                          lambda _, ct: _laplacian_transpose(ct, *args), None, du)
     return laplacian(u, *args), tangent
 
 
@@ -290,8 +301,12 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
     c2dt2 = per_shot(c2dt2, n_shots)
     lap_args = (order, 1.0 / dz**2, 1.0 / dx**2, free_surface)
 
+    # fields are stored with a zero halo of h cells (stencil taps are then plain slices)
+    halo = ((0, 0), (h, h), (h, h))
+
     def one_step(u, u_prev, memory, src_t):
-        record = u[rec]
+        interior = u[:, h:-h, h:-h]
+        record = interior[rec]
         lap = self_adjoint_laplacian(u, *lap_args)
         new_memory = []
         for axis, strips, mem, inv_h in ((1, strips_z, memory[0], 1.0 / dz),
@@ -299,20 +314,21 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
             if sum(strips) == 0:
                 new_memory.append(mem)
                 continue
-            u_pad = pad_field(u, h, free_surface and axis == 1, axis=axis)
+            # padded along `axis` only (no top strip with a free surface, so no image)
+            u_pad = u[:, :, h:-h] if axis == 1 else u[:, h:-h, :]
             corr, psi, zeta = cpml_correction(u_pad, *mem, profiles[axis], axis, strips,
                                               order, inv_h)
-            lap = lap + embed_strips(corr, axis, strips, u.shape[axis])
+            lap = lap + embed_strips(corr, axis, strips, lap.shape[axis])
             new_memory.append((psi, zeta))
-        u_next = c2dt2 * lap + 2 * u - u_prev
+        u_next = c2dt2 * lap + 2 * interior - u_prev[:, h:-h, h:-h]
         u_next = u_next.at[src].add(src_t)
         if free_surface:
             u_next = u_next.at[:, 0, :].set(0.0)
-        return u_next, tuple(new_memory), record
+        return jnp.pad(u_next, halo), tuple(new_memory), record
 
     memory = (tuple(jnp.zeros((n_shots, sum(strips_z), nxp), dtype) for _ in range(2)),
               tuple(jnp.zeros((n_shots, nzp, sum(strips_x)), dtype) for _ in range(2)))
-    field = jnp.zeros((n_shots, nzp, nxp), dtype)
+    field = jnp.zeros((n_shots, nzp + 2 * h, nxp + 2 * h), dtype)
     data = leapfrog_loop(one_step, field, memory, inputs, nt, checkpoint_every)
     return jnp.moveaxis(data, 0, -1)
 
