@@ -101,7 +101,8 @@ def case_ch4(hapi, folder, repeats):
     for x64 in (False, True):
         with jax.enable_x64(x64):
             ll = sp.read_hitran_par(CH4_PAR) if x64 else lines
-            sizes = sp.window_sizes(ll, grid, t_min=296.0, t_max=296.0, p_max_atm=1.0)
+            sizes = sp.window_sizes(ll, grid, t_min=296.0, t_max=296.0, p_max_atm=1.0,
+                                    p_min_atm=1.0)
             run = jax.jit(lambda t, p, ll=ll, sizes=sizes:
                           sp.absorption_coefficient_uniform(ll, grid, t, p, sizes))
             k = np.asarray(run(296.0, 1.0))
@@ -172,15 +173,20 @@ def case_physae(hapi, folder, repeats):
             # exact Faddeeva within +-core samples of each line (NaN if ever too small)
             core = sp.core_points_for(win.all_lines(), min_step=0.0012, t_max=330.0,
                                       p_max_atm=0.8)
+            # no line of the window reaches the core kernel's small-y region in these ranges
+            small_y = sp.small_y_needed(win.all_lines(), t_min=float(prm["T"].min()),
+                                        t_max=330.0,
+                                        p_min_atm=float(prm["P"].min()) / k["P0_mbar"])
 
-            def forward(p, win=win, core=core):
+            def forward(p, win=win, core=core, small_y=small_y):
                 return sp.physae_forward(
                     win.lines, sig0=p["sig0"], dsig=p["dsig"], poly_coeffs=poly,
                     baseline=jnp.stack([p["baseline0"], p["baseline1"], p["baseline2"]]),
                     temperature=p["T"], p_mbar=p["P"],
                     mole_fractions={"CH4": p["mf_CH4"], "H2O": p["mf_H2O"]},
                     path_length_cm=k["path_length_m"] * 100.0, n_points=800,
-                    p0_mbar=k["P0_mbar"], t0=k["T0_K"], l0=k["L0"], core_points=core)[0]
+                    p0_mbar=k["P0_mbar"], t0=k["T0_K"], l0=k["L0"], core_points=core,
+                    core_small_y=small_y)[0]
 
             run = jax.jit(jax.vmap(forward))
             if not np.all(np.isfinite(np.asarray(run(batch)))):

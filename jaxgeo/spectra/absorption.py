@@ -221,7 +221,8 @@ def _split_dense(state: LineState, nu, origin, half: int, small_y: bool = True):
     # core corrections on 2*half+1 samples around each line
     pos = jax.lax.stop_gradient(state.window_centre - origin)  # unshifted centre, nu coords
     centre = jnp.searchsorted(nu, pos)
-    idx = centre[:, None] + jnp.arange(-half, half + 1)[None, :]
+    offsets = _window_offsets(half)
+    idx = centre[:, None] + offsets[None, :]
     valid = (idx >= 0) & (idx < n)
     safe = jnp.clip(idx, 0, n - 1)
     dnu_c = nu[safe] + (origin - state.window_centre)[sl]
@@ -232,8 +233,8 @@ def _split_dense(state: LineState, nu, origin, half: int, small_y: bool = True):
     wing_c, _ = _wing_profile(dnu_c - state.shift[sl], state.gamma_d[sl], state.gamma_l[sl],
                               state.nu_vc[sl], state.y_mixing[sl], dicke=True, mixing=True)
     delta = _core_values(state, dnu_c, sl, small_y) - state.strength[sl] * wing_c
-    cores = jnp.zeros((n,), wings.dtype).at[jnp.where(use, idx, n).reshape(-1)].add(
-        jnp.where(use, delta, 0.0).reshape(-1), mode="drop")
+    cores = jnp.zeros((n,), wings.dtype).at[jnp.where(use, idx, n)].add(
+        jnp.where(use, delta, 0.0), mode="drop")  # 2-D indices: see _core_scatter
     # coverage: grid samples with |z| < radius inside the line window, by bisection
     st = jax.tree.map(jax.lax.stop_gradient, state)
     s1 = SQRT_LN2 / st.gamma_d
@@ -243,7 +244,8 @@ def _split_dense(state: LineState, nu, origin, half: int, small_y: bool = True):
     hi = jnp.minimum(pos + st.shift + reach, pos + st.half_window)
     first = jnp.searchsorted(nu, lo, side="left")
     last = jnp.searchsorted(nu, hi, side="right")  # samples first..last-1 need the core
-    covered = (first >= last) | ((first >= centre - half) & (last <= centre + half + 1))
+    covered = (first >= last) | ((first >= centre - half)
+                                 & (last <= centre - half + offsets.shape[0]))
     return jnp.where(jnp.all(covered | (b1 >= radius)), wings + cores, jnp.nan)
 
 
@@ -389,6 +391,14 @@ def _wing_profile(dnu, gamma_d, gamma_l, nu_vc, y_mixing, *, dicke: bool, mixing
     return s / SQRT_PI * value, r2
 
 
+def _window_offsets(half: int) -> jax.Array:
+    """Sample offsets -half .. of a core window, padded at the end to a multiple of 8
+    samples: XLA CPU vectorises the flattened (lines x window) value computation of the
+    scatter only for such widths (measured 2-4x faster than an odd width)."""
+    width = -(-(2 * half + 1) // 8) * 8
+    return jnp.arange(width) - half
+
+
 def _split_step(step: float, n: int) -> tuple[float, float]:
     """step = hi + lo with hi of few enough mantissa bits that j * hi is exact in float32
     for all j < n (hi has 24 - bit_length(n) significant bits)."""
@@ -435,7 +445,7 @@ def _core_scatter(state: LineState, grid: UniformGrid, half: int, core_z: float,
         raise ValueError(f"WindowSizes.core_z = {core_z} is below the {jnp.dtype(dtype).name} "
                          f"core radius {core_radius(dtype)}: build the sizes with "
                          f"window_sizes(..., dtype={jnp.dtype(dtype).name!r})")
-    offsets = jnp.arange(-half, half + 1)
+    offsets = _window_offsets(half)
     centre_idx = jax.lax.stop_gradient(
         jnp.round((state.window_centre - grid.start) / grid.step).astype(jnp.int32)
     )
@@ -450,8 +460,9 @@ def _core_scatter(state: LineState, grid: UniformGrid, half: int, core_z: float,
     use = (zabs2 < core_z**2) & (idx >= 0) & (idx < grid.n)
     vals = jnp.where(use, _core_values(state, dnu0, sl, small_y), 0.0)
     safe_idx = jnp.where(use, idx, grid.n)  # out of range -> dropped
-    out = jnp.zeros((grid.n,), dtype)
-    return out.at[safe_idx.reshape(-1)].add(vals.reshape(-1), mode="drop")
+    # 2-D index array (no reshape): XLA CPU then keeps the value fusion vectorised (~2x
+    # faster than scattering the flattened arrays)
+    return jnp.zeros((grid.n,), dtype).at[safe_idx].add(vals, mode="drop")
 
 
 def _wing_blocks(state: LineState, grid: UniformGrid, sizes: WindowSizes, *, dicke, mixing):
