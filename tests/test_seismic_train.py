@@ -130,6 +130,9 @@ def test_entry_script_errors(entry, dataset_path, tmp_path, capsys):
     with pytest.raises(ValueError, match="unknown model type 'phasenet9'"):
         entry.run(["--mode", "train_phase", "--model_type", "phasenet9",
                    *_common(dataset_path, tmp_path / "b")])
+    with pytest.raises(ValueError, match=r"config.eval.window = 'middle' is not allowed"):
+        entry.run(["--mode", "eval_phase", "--config.eval.window=middle",
+                   *_common(dataset_path, tmp_path / "c")])
     with pytest.raises(FileNotFoundError, match="does not exist or holds no checkpoints"):
         entry.run(["--mode", "eval_phase", *_common(dataset_path, tmp_path / "missing")])
     with pytest.raises(NotImplementedError, match="arrives with the magnitude issue"):

@@ -295,9 +295,11 @@ def evaluate(module, variables, dataset, config, split: str = "test") -> dict:
     onset at least ``eval.window_margin_s`` inside it, as in SeisBench's pick benchmark) or
     ``around_picks`` (the training windows, where onsets may sit on the window border).
     """
+    from jaxgeo.core.config import check_choice
     from jaxgeo.seismic.data import phase_loader
     from jaxgeo.seismic.metrics import phase_metrics
 
+    check_choice(config, "eval.window", WINDOW_MODES)
     e = config.eval
     loader = phase_loader(dataset, split, batch_size=int(config.train.batch_size),
                           norm=str(config.model.norm), sigma=float(config.data.sigma),
@@ -340,8 +342,10 @@ def _onsets(label: np.ndarray) -> np.ndarray:
 
 def eval_phase(config, dataset=None) -> dict:
     """Evaluate the trained model in ``config.model_path``; writes ``metrics.json``."""
+    from jaxgeo.core.config import check_choice
     from jaxgeo.seismic._progress import get_logger
 
+    check_choice(config, "eval.window", WINDOW_MODES)  # before any checkpoint or data is read
     module, variables = load_trained(config)
     dataset = dataset if dataset is not None else _load_dataset(config)
     metrics, res = evaluate(module, variables, dataset, config, str(config.eval.split))
