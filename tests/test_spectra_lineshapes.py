@@ -27,11 +27,12 @@ def _issue_range_grid():
 def _dense_grid():
     """Dense grid over the issue's range |x| <= 100, 1e-6 <= y <= 100 (~3.4e6 points): linear
     in x (step 0.005) through the cores |x| <= 20, log-spaced out to 100; log-spaced in y
-    plus linear samples across every kernel boundary (y = 0.1, 0.4; |z| = 8, 16)."""
+    plus linear samples across every kernel boundary (y = 0.1, 0.4; |z| = 8, 10)."""
     x = np.concatenate([np.linspace(-20, 20, 8001), np.logspace(-4, 2, 400),
                         -np.logspace(-4, 2, 400)])
     y = np.concatenate([np.logspace(-6, 2, 241), np.linspace(0.005, 1.0, 200),
-                        np.linspace(7.5, 8.5, 11), np.linspace(15.5, 16.5, 11)])
+                        np.linspace(7.5, 8.5, 11), np.linspace(9.5, 10.5, 11),
+                        np.linspace(15.5, 16.5, 11)])
     xx, yy = np.meshgrid(np.unique(x), np.unique(y))
     return xx, yy
 

@@ -54,7 +54,7 @@ PROFILES = ("voigt", "rautian")
 
 
 def core_radius(dtype) -> float:
-    """|z| from which the cheap wing kernel (``faddeeva_wing_real``) is used: 16 in float64,
+    """|z| from which the cheap wing kernel (``faddeeva_wing_real``) is used: 10 in float64,
     8 in float32 (see ``jaxgeo.spectra.lineshapes.FADDEEVA_PLANS``)."""
     return faddeeva_plan(dtype).wing_z
 

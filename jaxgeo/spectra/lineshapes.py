@@ -48,14 +48,16 @@ class FaddeevaPlan:
 
 
 # float64: 1e-12 target. Truncation of the asymptotic series after n terms: relative error of
-# w ~ (2n-1)!!/(2|z|^2)^n, of Re w ~ (2n+1) times that: 7 terms at |z| >= 16 (2e-13),
-# 13 terms at |z| >= 8 (9e-14). Weideman with 36 terms: Re w relative error <= 3e-13 for
+# w ~ (2n-1)!!/(2|z|^2)^n, of Re w ~ (2n+1) times that: 10 terms at |z| >= 10 (1.3e-13),
+# 13 terms at |z| >= 8 (9e-14). (Wing radius 10 / 10 terms was the fastest of 8/13,
+# 10/10, 12/8 and 16/7 on the CH4 batch benchmark: core windows grow with the radius.)
+# Weideman with 36 terms: Re w relative error <= 3e-13 for
 # y >= 0.1 (its absolute error ~1e-15 |w| is too large relative to Re w below that).
 # Taylor: 14 terms on nodes 0.25 apart, |zeta| <= 0.16: truncation ~3e-14.
 # float32: 1e-5 target. Asymptotic 4 terms at |z| >= 8 (Re w: 3.5e-6); Weideman 16 terms
 # for y >= 0.4 (rounding-limited: 3.5e-6 in float32); Taylor 12 terms, nodes 0.5 apart.
 FADDEEVA_PLANS = {
-    "float64": FaddeevaPlan(wing_z=16.0, wing_terms=7, near_z=8.0, near_terms=13,
+    "float64": FaddeevaPlan(wing_z=10.0, wing_terms=10, near_z=8.0, near_terms=13,
                             weideman_terms=36, taylor_y=0.1, taylor_step=0.25, taylor_terms=14),
     "float32": FaddeevaPlan(wing_z=8.0, wing_terms=4, near_z=8.0, near_terms=4,
                             weideman_terms=16, taylor_y=0.4, taylor_step=0.5, taylor_terms=12),
@@ -209,7 +211,7 @@ def faddeeva_core_real(x, y, small_y: bool = True):
     """(Re w, Im w) of w(x + i y), y >= 0, |z| < ``faddeeva_plan(dtype).wing_z`` (line
     cores), in real arithmetic: Taylor/Weideman inside |z| < near_z, the ``near_terms``
     asymptotic series outside. Plan (term counts) by the dtype of ``x``. Derivatives are
-    analytic: w'(z) = -2 z w + 2i/sqrt(pi) (cancellation <= |z|^2 < 256 here).
+    analytic: w'(z) = -2 z w + 2i/sqrt(pi) (cancellation <= |z|^2 <= 100 here).
 
     ``small_y`` (static) = False skips the Taylor region (about half the cost) for callers
     that know y >= ``taylor_y`` (see ``jaxgeo.spectra.absorption.small_y_needed``); any
