@@ -210,6 +210,25 @@ def table(rows):
     return "\n".join(lines)
 
 
+GOALS = (  # (case name prefix, description, test on the jaxgeo/HAPI time ratio)
+    ("CH4 1017 lines, 37.5k pts, 1 (T,p)", "jaxgeo/HAPI <= 0.2", lambda r: r <= 0.2),
+    ("CH4, batch of 64", "jaxgeo/HAPI <= 0.02 per spectrum", lambda r: r <= 0.02),
+    ("PhysAE window", ">= 100x HAPI one by one", lambda r: 1 / r >= 100),
+)
+
+
+def goal_lines(rows):
+    """One line per (goal, dtype): the median-time ratio and whether the goal is met."""
+    out = []
+    for prefix, text, ok in GOALS:
+        for name, dtype, (tj, _, _), (th, _, _), _ in rows:
+            if name.startswith(prefix):
+                ratio = tj / th
+                out.append(f"- {prefix} ({dtype}): goal {text}; measured ratio {ratio:.4f} "
+                           f"({1 / ratio:.0f}x) on medians: {'met' if ok(ratio) else 'NOT met'}")
+    return "\n".join(out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -220,13 +239,18 @@ def main():
     device = jax.devices()[0]
     print(f"device: {device.platform} ({device.device_kind}), {len(jax.devices())} device(s)")
     hapi = hapi_module()
+    load_start = os.getloadavg()
     folder = Path(tempfile.mkdtemp(prefix="hapi_bench_"))
     try:
         rows = case_ch4(hapi, folder, args.repeats) + case_physae(hapi, folder, args.repeats)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    text = table(rows)
+    load_end = os.getloadavg()
+    load = (f"Load average (1, 5, 15 min) at start {', '.join(f'{x:.2f}' for x in load_start)}, "
+            f"at end {', '.join(f'{x:.2f}' for x in load_end)} ({os.cpu_count()} cores).")
+    text = table(rows) + "\n\n" + goal_lines(rows)
     print(text)
+    print(load)
     if args.no_record:
         return
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -236,12 +260,10 @@ def main():
         "HAPI 1.3 `absorptionCoefficient_Voigt` with TIPS-2021, one spectrum per call; jaxgeo "
         "after compilation (jit), windowed path for CH4, `physae_forward` (Rautian + line "
         "mixing) vmapped for PhysAE. HAPI has no Rautian/mixing: its PhysAE time is a Voigt "
-        "lower bound for the same lines and grid.\n\n" + text + "\n"
+        "lower bound for the same lines and grid. " + load + "\n\n" + text + "\n"
     )
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    tmp = RESULTS.with_suffix(".md.tmp")
-    tmp.write_text(old + section)
-    os.replace(tmp, RESULTS)
+    with RESULTS.open("a") as fh:  # append only (other benchmarks write the same file)
+        fh.write(section)
     print(f"appended to {RESULTS}")
 
 
