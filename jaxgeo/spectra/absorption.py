@@ -322,6 +322,9 @@ class WindowSizes:
     block_lines: int
     core_z: float = ASYMPTOTIC_Z
     small_y: bool = True  # False: no line reaches y < taylor_y (see ``small_y_needed``)
+    # optional split of the blocks into groups with their own line counts (sparse blocks
+    # then evaluate fewer lines): ((block indices, lines), ...); None: one group
+    block_groups: tuple[tuple[tuple[int, ...], int], ...] | None = None
 
 
 def window_sizes(
@@ -365,9 +368,17 @@ def window_sizes(
     b1 = b0 + grid.step * (block_points - 1)
     lo = np.searchsorted(centres, b0 - wing_cm, side="left")
     hi = np.searchsorted(centres, b1 + wing_cm, side="right")
-    block_lines = max(1, int((hi - lo).max()))
+    counts = hi - lo + 2  # +2 lines: float32 centres may round across a block's reach
+    block_lines = max(1, int(counts.max()))
+    # Blocks needing at most the median count (rounded up to 8) form a cheaper group.
+    small = max(8, -(-int(np.median(counts)) // 8) * 8)
+    groups = None
+    if n_blocks >= 8 and small < 0.8 * block_lines:
+        sparse = counts <= small
+        groups = ((tuple(int(b) for b in np.nonzero(sparse)[0]), small),
+                  (tuple(int(b) for b in np.nonzero(~sparse)[0]), block_lines))
     return WindowSizes(wing_cm=wing_cm, core_points=core_points, block_points=block_points,
-                       block_lines=block_lines, core_z=core_z,
+                       block_lines=block_lines, core_z=core_z, block_groups=groups,
                        small_y=small_y_needed(lines, t_min=t_min, t_max=t_max,
                                               p_min_atm=p_min_atm, dtype=dtype))
 
@@ -485,23 +496,31 @@ def _wing_blocks(state: LineState, grid: UniformGrid, sizes: WindowSizes, *, dic
     order = jnp.argsort(jax.lax.stop_gradient(state.window_centre))
     st = jax.tree.map(lambda x: x[order], state)
     n_lines = st.window_centre.shape[0]
-    bp, m = sizes.block_points, min(sizes.block_lines, n_lines)
+    bp = sizes.block_points
     n_blocks = math.ceil(grid.n / bp)
-    block_start = grid.start + grid.step * bp * jnp.arange(n_blocks)
-    first = jnp.searchsorted(jax.lax.stop_gradient(st.window_centre),
-                             block_start.astype(dtype) - sizes.wing_cm, side="left")
-    first = jnp.minimum(first, n_lines - m)  # keep the m lines in range (extra ones masked)
-    rows = first[:, None] + jnp.arange(m)[None, :]  # (n_blocks, m) line indices
-    g = jax.tree.map(lambda x: x[rows][:, :, None], st)  # (n_blocks, m, 1)
-    # detuning from the unshifted centre: (block start - nu0) + j * step, small numbers
-    k = jnp.arange(n_blocks)[:, None, None] * bp
-    base = _start_minus_centre_plus(grid, g.window_centre, k, dtype)
-    dnu0 = base + (jnp.arange(bp) * grid.step).astype(dtype)[None, None, :]
-    val, r2 = _wing_profile(dnu0 - g.shift, g.gamma_d, g.gamma_l, g.nu_vc, g.y_mixing,
-                            dicke=dicke, mixing=mixing)
-    use = (r2 >= sizes.core_z**2) & (jnp.abs(dnu0) <= g.half_window)
-    out = jnp.where(use, g.strength * val, 0.0).sum(axis=1).reshape(-1)
-    return out[: grid.n]
+    groups = sizes.block_groups or ((tuple(range(n_blocks)), sizes.block_lines),)
+    outs = []
+    for blocks, m in groups:
+        m = min(m, n_lines)
+        kb = jnp.asarray(np.asarray(blocks, np.int32))
+        block_start = grid.start + grid.step * bp * kb
+        first = jnp.searchsorted(jax.lax.stop_gradient(st.window_centre),
+                                 block_start.astype(dtype) - sizes.wing_cm, side="left")
+        first = jnp.minimum(first, n_lines - m)  # keep the m lines in range (extras masked)
+        rows = first[:, None] + jnp.arange(m)[None, :]  # (blocks, m) line indices
+        g = jax.tree.map(lambda x, rows=rows: x[rows][:, :, None], st)  # (blocks, m, 1)
+        # detuning from the unshifted centre: (block start - nu0) + j * step, small numbers
+        k = kb[:, None, None] * bp
+        base = _start_minus_centre_plus(grid, g.window_centre, k, dtype)
+        dnu0 = base + (jnp.arange(bp) * grid.step).astype(dtype)[None, None, :]
+        val, r2 = _wing_profile(dnu0 - g.shift, g.gamma_d, g.gamma_l, g.nu_vc, g.y_mixing,
+                                dicke=dicke, mixing=mixing)
+        use = (r2 >= sizes.core_z**2) & (jnp.abs(dnu0) <= g.half_window)
+        outs.append(jnp.where(use, g.strength * val, 0.0).sum(axis=1))  # (blocks, bp)
+    out = jnp.concatenate(outs, axis=0) if len(outs) > 1 else outs[0]
+    if len(groups) > 1:  # back to block order
+        out = out[np.argsort(np.concatenate([np.asarray(b, np.int64) for b, _ in groups]))]
+    return out.reshape(-1)[: grid.n]
 
 
 def spectrum_uniform_from_state(
