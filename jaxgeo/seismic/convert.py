@@ -303,3 +303,178 @@ def count_params(variables: dict) -> int:
     import jax
 
     return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(variables["params"])))
+
+
+# ------------------------------------------------------------ weight pairs as model paths
+
+# SeisBench class name -> jaxgeo ``--model_type`` of the converted weights.
+SEISBENCH_MODEL_TYPES = {"PhaseNet": "phasenet", "EQTransformer": "eqtransformer"}
+# ``model_args`` keys that other SeisBench models save and PhaseNet / EQTransformer do not
+# (GPD, CRED, LFEDetect, VariableLengthPhaseNet, SeisDAE, DeepPhasePick, PhaseTEAM, ...), so
+# that their weights are refused from the json, before the .pt file is read.
+_FOREIGN_ARGS = frozenset({"eps", "pred_sample", "norm_axis", "output_activation", "nfft",
+                           "nperseg", "labels", "output_type", "citation"})
+
+
+class WeightPairError(ValueError):
+    """A SeisBench weight pair cannot be used as given (unknown model, wrong --model_type)."""
+
+
+def _pair_versions(stem: Path) -> list[str]:
+    """Versions ``N`` with a ``<stem>.pt.vN`` or ``<stem>.json.vN`` file ('' for unversioned)."""
+    found = set()
+    parent = stem.parent if str(stem.parent) else Path(".")
+    if not parent.is_dir():
+        return []
+    for p in parent.iterdir():
+        for kind in (".pt", ".json"):
+            if p.name == stem.name + kind:
+                found.add("")
+            elif p.name.startswith(stem.name + kind + ".v"):
+                found.add(p.name[len(stem.name + kind + ".v"):])
+    return sorted(found)
+
+
+def resolve_weight_pair(path: str | Path) -> tuple[Path, Path] | None:
+    """``(pt, json)`` of the SeisBench weight pair that ``path`` names, or None if it names none.
+
+    ``path`` may be ``<base>.pt.vN``, ``<base>.json.vN`` (or unversioned ``.pt``/``.json``) or the
+    stem ``<base>`` with the files beside it. A directory is never a weight pair (it is a
+    jaxgeo run directory). Raises FileNotFoundError for a pair with one half missing and
+    WeightPairError for a stem with several versions.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return None
+    name = path.name
+    named = any(m in name for m in (".pt.v", ".json.v")) or name.endswith((".pt", ".json"))
+    if named:
+        pt, js = _split_weight_path(path, None)
+    else:
+        versions = _pair_versions(path)
+        if not versions:
+            return None
+        if len(versions) > 1:
+            shown = ", ".join(f"{name}.pt.v{v}" if v else f"{name}.pt" for v in versions)
+            raise WeightPairError(
+                f"{path} names several SeisBench weight versions ({shown}); pass the one to "
+                "evaluate as --model_path <base>.pt.vN"
+            )
+        pt, js = _split_weight_path(path, versions[0] or None)
+    missing = [p for p in (pt, js) if not p.is_file()]
+    if len(missing) == 2:
+        raise FileNotFoundError(
+            f"SeisBench weight pair {pt.name} + {js.name} not found in {pt.parent}; pass an "
+            "existing '<name>.pt.vN' (with '<name>.json.vN' beside it) or a jaxgeo run directory"
+        )
+    if missing:
+        have = js if missing[0] == pt else pt
+        raise FileNotFoundError(
+            f"SeisBench weight pair incomplete: {have.name} exists but {missing[0].name} is "
+            f"missing in {have.parent}. Put {missing[0].name} beside it (SeisBenchModel.save("
+            "path, version_str=N) writes both halves), or copy both from where the model was "
+            "saved"
+        )
+    return pt, js
+
+
+def model_kind_from_metadata(meta: dict, source: str = "json") -> str:
+    """SeisBench class (``PhaseNet`` / ``EQTransformer``) that a weight pair's json describes.
+
+    An explicit ``model``/``model_name``/``model_class`` entry wins; otherwise the kind is read
+    from the ``model_args`` keys (SeisBench's json stores arguments, not the class name).
+    Raises WeightPairError naming the model for anything else.
+    """
+    supported = sorted(SEISBENCH_MODEL_TYPES)
+    for key in ("model", "model_name", "model_class", "class_name"):
+        name = meta.get(key)
+        if isinstance(name, str) and name:
+            short = name.rsplit(".", 1)[-1]
+            for kind in SEISBENCH_MODEL_TYPES:
+                if short.lower() == kind.lower():
+                    return kind
+            raise WeightPairError(
+                f"{source} describes a SeisBench {short!r} model; jaxgeo converts only "
+                f"{supported}. Evaluate it with SeisBench itself, or pass weights of a "
+                "supported model"
+            )
+    args = meta.get("model_args")
+    if not isinstance(args, dict):
+        raise WeightPairError(
+            f"{source} has no 'model_args' object, so it is not a SeisBench weights json "
+            "(written by SeisBenchModel.save); pass the json that was saved with the .pt file"
+        )
+    keys = set(args)
+    if "lstm_blocks" in keys and "in_samples" in keys and not keys & _FOREIGN_ARGS:
+        return "EQTransformer"
+    if keys & _FOREIGN_ARGS or "in_samples" in keys:
+        raise WeightPairError(
+            f"{source} model_args {sorted(keys)} belong to a SeisBench model other than "
+            f"{supported} (arguments {sorted(keys & (_FOREIGN_ARGS | {'in_samples'}))}); "
+            "jaxgeo converts only these two. Evaluate it with SeisBench itself"
+        )
+    if "phases" in keys or "classes" in keys:
+        return "PhaseNet"
+    raise WeightPairError(
+        f"{source} model_args {sorted(keys)} do not identify a SeisBench model; supported: "
+        f"{supported}. Pass --model_type phasenet|eqtransformer if the weights are one of these"
+    )
+
+
+def load_weight_pair(path: str | Path, model_type: str | None = None):
+    """Convert the SeisBench weight pair at ``path`` -> ``(module, variables, info)``.
+
+    ``model_type`` (``phasenet``/``eqtransformer``), when given, must match the weights. The
+    json is checked first (cheap), then the ``state_dict`` keys; any disagreement raises
+    WeightPairError naming both sides and the fix. ``info``: ``model_type``, ``pt``, ``json``,
+    ``model_args``.
+    """
+    pair = resolve_weight_pair(path)
+    if pair is None:
+        raise FileNotFoundError(f"{path} is not a SeisBench weight pair ('<name>.pt.vN' + "
+                                "'<name>.json.vN')")
+    pt, js = pair
+    try:
+        meta = json.loads(js.read_text())
+    except json.JSONDecodeError as err:
+        raise WeightPairError(f"{js} is not valid JSON ({err}); it must be the json written by "
+                              "SeisBenchModel.save beside the .pt file") from None
+    if not isinstance(meta, dict):
+        raise WeightPairError(f"{js} holds no JSON object; not a SeisBench weights json")
+    allowed = sorted(SEISBENCH_MODEL_TYPES.values())
+    if model_type is not None and model_type not in allowed:
+        raise WeightPairError(
+            f"--model_type {model_type} cannot load SeisBench weights ({pt.name}); SeisBench "
+            f"weight pairs are evaluated as {allowed}: pass one of these or drop --model_type"
+        )
+    kind = model_kind_from_metadata(meta, source=str(js))
+
+    def check(found: str, where: str) -> None:
+        if model_type is not None and SEISBENCH_MODEL_TYPES[found] != model_type:
+            raise WeightPairError(
+                f"--model_type {model_type} does not match the weights: {where} describes a "
+                f"SeisBench {found}. Pass --model_type {SEISBENCH_MODEL_TYPES[found]} (or drop "
+                "--model_type to detect it), or point --model_path at "
+                f"{model_type} weights"
+            )
+
+    check(kind, js.name)
+    import torch
+
+    state = {k: _np(v) for k, v in torch.load(pt, map_location="cpu", weights_only=True).items()}
+    try:
+        found = _model_kind(state)
+    except ValueError as err:
+        raise WeightPairError(f"{pt.name}: {err}") from None
+    if found != kind:
+        raise WeightPairError(
+            f"{js.name} describes a {kind} but {pt.name} holds {found} weights; the two halves "
+            "of the pair come from different models. Use the json saved with this .pt file"
+        )
+    check(found, pt.name)
+    args = meta.get("model_args", {})
+    module, variables = (phasenet_from_state_dict(state, args) if found == "PhaseNet"
+                         else eqtransformer_from_state_dict(state, args))
+    info = {"model_type": SEISBENCH_MODEL_TYPES[found], "pt": str(pt), "json": str(js),
+            "model_args": args}
+    return module, variables, info
