@@ -354,15 +354,16 @@ def phase_loader(dataset, split: str, *, batch_size: int, norm: str = "std", sig
                  seed: int = 0, shuffle: bool | None = None, epochs: int | None = 1,
                  drop_last: bool | None = None, detection: bool = False,
                  magnitude: bool = False, prefetch: int = 4, mode: str = "around_picks",
-                 margin: int = 50) -> BatchLoader:
+                 margin: int = 50, window: int = WINDOW) -> BatchLoader:
     """Batches of the ``split`` part of ``dataset`` for phase picking (see module docstring).
 
-    ``mode``/``margin``: the windowing of :func:`phase_augmentations`."""
+    ``mode``/``margin``/``window``: the windowing of :func:`phase_augmentations` (``window``
+    samples per example: 3001 for PhaseNet, 6000 for EQTransformer)."""
     part = get_split(dataset, split)
     train = split == "train"
     gen = make_generator(part, phase_augmentations(norm=norm, sigma=sigma, detection=detection,
                                                    magnitude=magnitude, mode=mode,
-                                                   margin=margin))
+                                                   margin=margin, window=int(window)))
     return BatchLoader(gen, batch_size, shuffle=train if shuffle is None else shuffle, seed=seed,
                        epochs=epochs, drop_last=train if drop_last is None else drop_last,
                        prefetch=prefetch)

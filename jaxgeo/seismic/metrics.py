@@ -108,7 +108,8 @@ class PickCounts:
 
 def phase_metrics(prob, p_true, s_true, *, sampling_rate: float = 100.0,
                   threshold: float = 0.3, tolerance_s: float = 0.1,
-                  id_window_s: float = 0.5, min_pick_distance_s: float = 0.5) -> dict:
+                  id_window_s: float = 0.5, min_pick_distance_s: float = 0.5,
+                  detection=None) -> dict:
     """All metrics for a set of windows.
 
     prob ``[N, T, 3]`` (N, P, S probabilities); ``p_true``/``s_true`` ``[N]`` onset samples
@@ -116,7 +117,8 @@ def phase_metrics(prob, p_true, s_true, *, sampling_rate: float = 100.0,
     any pick are events. Task 2: for each true pick, "P" when the max P probability within
     ±``id_window_s`` of it exceeds the max S probability there. Task 3: residual of the
     window's arg-max of the matching phase channel. Picks closer than ``min_pick_distance_s``
-    to a higher pick of the same phase are merged into it.
+    to a higher pick of the same phase are merged into it. ``detection`` ``[N, T]``: a model's
+    own detection output (EQTransformer); when given, the task 1 score is its window maximum.
     """
     prob = np.asarray(prob, float)
     p_true = np.asarray(p_true, float)
@@ -127,7 +129,15 @@ def phase_metrics(prob, p_true, s_true, *, sampling_rate: float = 100.0,
     out: dict = {}
 
     event = p_in | s_in
-    det_score = prob[:, :, 1:].max(axis=(1, 2))
+    if detection is None:
+        det_score = prob[:, :, 1:].max(axis=(1, 2))
+    else:
+        detection = np.asarray(detection, float)
+        if detection.shape != (n, t):
+            raise ValueError(f"detection has shape {detection.shape}; expected {(n, t)} "
+                             "(one probability per window and sample)")
+        det_score = detection.max(axis=1)
+    out["task1_score"] = "max P/S probability" if detection is None else "max detection"
     out["task1_auc"] = roc_auc(event, det_score) if 0 < event.sum() < n else float("nan")
 
     half = int(round(id_window_s * sampling_rate))
