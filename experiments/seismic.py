@@ -4,6 +4,11 @@
         --model_path runs/pn --epochs 10 --filter_factor 2 --plot
     python experiments/seismic.py --mode eval_phase --model_type phasenet --dataset ETHZ \
         --model_path runs/pn --filter_factor 2
+    python experiments/seismic.py --mode eval_phase --dataset ETHZ --model_path mypicker.pt.v1
+
+The last form evaluates a local SeisBench weight pair (``mypicker.pt.v1`` + ``mypicker.json.v1``,
+as written by ``SeisBenchModel.save``) of a PhaseNet or an EQTransformer, converted to Flax; the
+model type is read from the weights (``--model_type phasenet|eqtransformer`` must match them).
 
 Flags of the original interface map onto ``configs/seismic/phase.py`` fields; any field can also
 be set with ``--config.<field>=<value>`` and another config file chosen with ``--config``.
@@ -38,10 +43,14 @@ def _bool(text: str) -> bool:
 
 LEGACY = (
     LegacyFlag("--mode", "mode", choices=MODES, help="what to run"),
-    LegacyFlag("--model_type", "model_type", help="phasenet | phasenet_lstm | phasenet_convlstm"),
+    LegacyFlag("--model_type", "model_type",
+               help="phasenet | phasenet_lstm | phasenet_convlstm; for SeisBench weights "
+                    "phasenet | eqtransformer (default: read from the weights)"),
     LegacyFlag("--dataset", "data.dataset",
                help="SeisBench name (ETHZ, STEAD, INSTANCE, ...), 'synthetic' or a folder"),
-    LegacyFlag("--model_path", "model_path", help="run directory (checkpoints, history)"),
+    LegacyFlag("--model_path", "model_path",
+               help="run directory (checkpoints, history); for eval_phase also a SeisBench "
+                    "weight pair NAME.pt.vN (with NAME.json.vN beside it) or its stem NAME"),
     LegacyFlag("--epochs", "train.epochs", type=int, help="training epochs"),
     LegacyFlag("--batch_size", "train.batch_size", type=int, help="batch size"),
     LegacyFlag("--lr", "train.lr", type=float, help="Adam learning rate"),
@@ -65,6 +74,11 @@ LEGACY = (
                help="PhaseNetConvLSTM frame length (divides 12)"),
     LegacyFlag("--threshold", "eval.threshold", type=float, help="pick probability threshold"),
     LegacyFlag("--tolerance", "eval.tolerance_s", type=float, help="pick tolerance (s)"),
+    LegacyFlag("--output_dir", "eval.output_dir",
+               help="where eval_phase writes metrics.json (default: the run directory; for "
+                    "weight pairs NAME_vN_eval beside them)"),
+    LegacyFlag("--save_predictions", "eval.save_predictions", kind="bool",
+               help="eval_phase also writes predictions.npz (X, y, prob, detection)"),
     LegacyFlag("--synthetic_traces", "data.synthetic_traces", type=int,
                help="size of the 'synthetic' dataset"),
 )
@@ -73,7 +87,22 @@ LEGACY = (
 def parse(argv):
     return parse_command_line(argv, default_config=DEFAULT_CONFIG, legacy=LEGACY,
                               prog="experiments/seismic.py",
-                              description="SeisBench phase picking with the PhaseNet family.")
+                              description="SeisBench phase picking with the PhaseNet family "
+                                          "(and evaluation of SeisBench PhaseNet / "
+                                          "EQTransformer weight pairs).")
+
+
+def _argv_fields(argv) -> set[str]:
+    """Config fields set on the command line (legacy flags and ``--config.<field>=``)."""
+    by_flag = {f.flag: f.field for f in LEGACY}
+    fields = set()
+    for arg in argv:
+        name = arg.partition("=")[0]
+        if name in by_flag:
+            fields.add(by_flag[name])
+        elif name.startswith("--config."):
+            fields.add(name[len("--config."):])
+    return fields
 
 
 def run(argv) -> object:
@@ -91,14 +120,23 @@ def run(argv) -> object:
 
     if mode.startswith("tutorial_") and mode != "tutorial_test_load_and_generator":
         config.model_type = "phasenet"
-    if mode in ("train_phase", "eval_phase", "tutorial_train_phasenet",
-                "tutorial_evaluate_phasenet"):
+    weight_pair = None
+    if mode in ("eval_phase", "tutorial_evaluate_phasenet") and config.model_path:
+        from jaxgeo.seismic.convert import resolve_weight_pair
+
+        weight_pair = resolve_weight_pair(config.model_path)  # incomplete pair -> error here
+    given = train.given_fields(config, _argv_fields(argv))
+    loaded = None
+    if weight_pair is not None:
+        loaded = train.load_seisbench_model(config, given)  # wrong model -> error before data
+    elif mode in ("train_phase", "eval_phase", "tutorial_train_phasenet",
+                  "tutorial_evaluate_phasenet"):
         train.build_model(config)  # unknown model type -> error before any data is touched
     if mode in ("train_phase", "tutorial_train_phasenet"):
         _, history = train.train_phase(config)
         return history
     if mode in ("eval_phase", "tutorial_evaluate_phasenet"):
-        metrics = train.eval_phase(config)
+        metrics = train.eval_phase(config, given=given, loaded=loaded)
         print(json.dumps(metrics, indent=2, default=float))
         return metrics
     if mode == "plot_history":
