@@ -502,7 +502,9 @@ def _wing_blocks(state: LineState, grid: UniformGrid, sizes: WindowSizes, *, dic
     outs = []
     for blocks, m in groups:
         m = min(m, n_lines)
-        kb = jnp.asarray(np.asarray(blocks, np.int32))
+        # barrier: with a literal constant XLA would fold and reassociate the exact
+        # (start - nu0) + k hi + k lo sum of ``_start_minus_centre_plus`` (float32 precision)
+        kb = jax.lax.optimization_barrier(jnp.asarray(np.asarray(blocks, np.int32)))
         block_start = grid.start + grid.step * bp * kb
         first = jnp.searchsorted(jax.lax.stop_gradient(st.window_centre),
                                  block_start.astype(dtype) - sizes.wing_cm, side="left")
