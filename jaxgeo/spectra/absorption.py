@@ -591,8 +591,11 @@ def absorption_coefficient_uniform_batch(
     (asynchronously) to the compiled single-spectrum function, one compilation per group.
     Values equal ``absorption_coefficient_uniform`` per condition. For gradients w.r.t.
     the conditions use ``absorption_coefficient_uniform`` under ``vmap``/``grad``.
-    (Measured on 2 CPU cores: per-condition dispatch with pressure buckets was 1.3-1.8x
-    faster than ``vmap`` or ``lax.map`` over one window size.)
+    Each bucket's sizes also carry its lowest pressure (``p_min_atm``), so the core kernel
+    skips its small-y region whenever no line of the bucket can need it.
+    (Measured on 2 CPU cores, CH4 1017 lines x 37.5k points, 64 conditions: the per-condition
+    dispatch took 2.3 ms per spectrum, ``vmap`` per bucket 5.3-6.2 ms, ``lax.map`` per bucket
+    3.8 ms.)
     """
     temps = np.asarray(temperatures, np.float64).reshape(-1)
     press = np.asarray(pressures_atm, np.float64).reshape(-1)
