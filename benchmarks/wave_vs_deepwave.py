@@ -9,12 +9,12 @@ Survey (issue 3): 200 x 300 model (dx = 10 m, Marmousi-like, 1500-3500 m/s) + 20
 * elastic forward, order 4, vertical force: jaxgeo.wave.elastic vs deepwave.elastic
 
 jaxgeo runs twice: on one device, and with the shots sharded over a mesh of all local
-devices (on CPU: ``--devices`` virtual host devices, default the number of cores, each
-single-threaded (``--xla_cpu_multi_thread_eigen=false``), so both cores work as Deepwave's
-two OpenMP threads do). The one-device run then also uses one thread. Ratios use the
-mesh run. Times are the median of ``--repeats`` runs after one warm-up run; the spread is
-min-max. Device-agnostic:
-on a GPU machine both libraries use the GPU.
+devices (on CPU: ``--devices`` virtual host devices, default the number of cores, so both
+cores work as Deepwave's two OpenMP threads do; XLA also splits large loops over its own
+CPU thread pool, so the one-device run uses both cores too). Ratios use the mesh run.
+Times are the median of ``--repeats`` runs after one warm-up run; the spread is min-max.
+Device-agnostic: on a GPU machine both libraries use the GPU. The peak memory of each
+library is measured in a separate process that imports only that library.
 
 Usage: python benchmarks/wave_vs_deepwave.py [--repeats 3] [--devices N] [--no-append]
 """
@@ -47,24 +47,23 @@ def parse_args():
 
 ARGS = parse_args()
 if ARGS.devices and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    # one virtual CPU device per core, each running its shots on one thread: XLA's own
-    # intra-op threads on top of that oversubscribe the cores (measured: forward + gradient
-    # ~2x slower with them on, 2 devices on 2 cores)
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + f" --xla_force_host_platform_device_count={ARGS.devices}"
-                               + (" --xla_cpu_multi_thread_eigen=false" if ARGS.devices > 1
-                                  else ""))
+                               + f" --xla_force_host_platform_device_count={ARGS.devices}")
 
-import deepwave  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 import jaxgeo.wave as wave  # noqa: E402
 from jaxgeo.core.parallel import make_mesh  # noqa: E402
 
-TORCH_DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+def torch_modules():
+    """(torch, deepwave, device), imported on first use so that the jaxgeo memory probe
+    measures jaxgeo alone."""
+    import deepwave
+    import torch
+    return torch, deepwave, torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def survey():
@@ -107,14 +106,15 @@ def jaxgeo_functions(mesh):
 
 
 def deepwave_functions():
+    torch, deepwave, device = torch_modules()
     vp, vs, rho, amps, src, rec = survey()
-    t = lambda x: torch.tensor(x, device=TORCH_DEVICE)  # noqa: E731
+    t = lambda x: torch.tensor(x, device=device)  # noqa: E731
     v, amps_t, src_t, rec_t = t(vp), t(amps), t(src), t(rec)
     lamb = t(rho * (vp**2 - 2 * vs**2))
     mu, buoyancy = t(rho * vs**2), t(1.0 / rho)
 
     def sync():
-        if TORCH_DEVICE.type == "cuda":
+        if device.type == "cuda":
             torch.cuda.synchronize()
 
     def forward():
@@ -168,8 +168,9 @@ def main() -> None:
         return
     devices = jax.devices()
     mesh = make_mesh("shots") if len(devices) > 1 else None
+    torch, deepwave, device = torch_modules()
     print(f"jax {jax.__version__} devices: {len(devices)} x {devices[0].platform} "
-          f"({devices[0].device_kind}); torch {torch.__version__} on {TORCH_DEVICE} "
+          f"({devices[0].device_kind}); torch {torch.__version__} on {device} "
           f"({torch.get_num_threads()} threads); deepwave {deepwave.__version__}")
     cells = (NZ + 2 * PML) * (NX + 2 * PML) * N_SHOTS * NT
     dw = deepwave_functions()
@@ -201,9 +202,9 @@ def main() -> None:
                      f"{cells / t_dw[0] / 1e9:.3f} | "
                      f"{cells / t_m[0] / 1e9:.3f} |")
     lines.append(f"\nPeak resident memory of a process running one forward + gradient: "
-                 f"jaxgeo {rss_jg:.0f} MB, Deepwave {rss_dw:.0f} MB (VmHWM of a separate "
-                 "process; includes "
-                 "the libraries and, for jaxgeo, compilation).")
+                 f"jaxgeo {rss_jg:.0f} MiB, Deepwave {rss_dw:.0f} MiB (VmHWM of a separate "
+                 "process that imports only that library: jax or torch included, and "
+                 "for jaxgeo the compilation).")
     lines.append("Gcell/s counts forward cell updates (padded grid x shots x nt) per second "
                  "of the measured wall time (for the gradient case this includes the "
                  "backward pass).")
