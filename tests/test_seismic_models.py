@@ -7,6 +7,7 @@ torch = pytest.importorskip("torch")
 sbm = pytest.importorskip("seisbench.models")
 
 import jax.numpy as jnp  # noqa: E402
+from torch_models import randomise  # noqa: E402
 
 from jaxgeo.seismic.convert import (  # noqa: E402
     count_params,
@@ -18,20 +19,6 @@ torch.set_num_threads(2)
 
 # float32 on both sides, different summation orders (XLA vs oneDNN): the issue's bound.
 ATOL = 1e-5
-
-
-def _randomise_batchnorm(model, seed: int) -> None:
-    """Non-trivial BN statistics/affines so that eval-mode BN is actually exercised."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, torch.nn.BatchNorm1d):
-                n = mod.num_features
-                mod.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
-                mod.running_var.copy_(0.5 + 1.5 * torch.rand(n, generator=gen))
-                mod.weight.copy_(0.5 + torch.rand(n, generator=gen))
-                mod.bias.copy_(0.4 * torch.rand(n, generator=gen) - 0.2)
-    model.eval()
 
 
 def _waveforms(batch: int, channels: int, samples: int, seed: int) -> torch.Tensor:
@@ -47,7 +34,7 @@ def _to_channels_last(x: torch.Tensor) -> jnp.ndarray:
 def test_phasenet_matches_seisbench(filter_factor, norm):
     torch.manual_seed(filter_factor)
     ref = sbm.PhaseNet(filter_factor=filter_factor, norm=norm)
-    _randomise_batchnorm(ref, seed=filter_factor)
+    randomise(ref, seed=filter_factor)
     x = _waveforms(2, 3, 3001, seed=10 + filter_factor)
     with torch.no_grad():
         x_pre = ref.annotate_batch_pre(x.clone(), {})
@@ -71,7 +58,7 @@ def test_phasenet_matches_seisbench(filter_factor, norm):
 def test_phasenet_weight_pair_and_state_dict_round_trip(tmp_path):
     torch.manual_seed(5)
     ref = sbm.PhaseNet(filter_factor=2, norm="peak")
-    _randomise_batchnorm(ref, seed=5)
+    randomise(ref, seed=5)
     ref.save(tmp_path / "mypicker", version_str="3")  # writes mypicker.pt.v3 + mypicker.json.v3
     assert (tmp_path / "mypicker.pt.v3").is_file() and (tmp_path / "mypicker.json.v3").is_file()
 
@@ -104,7 +91,7 @@ def test_phasenet_rejects_wrong_layout():
 def test_eqtransformer_matches_seisbench(tmp_path):
     torch.manual_seed(0)
     ref = sbm.EQTransformer()
-    _randomise_batchnorm(ref, seed=1)
+    randomise(ref, seed=1)
     x = _waveforms(2, 3, 6000, seed=2)
     with torch.no_grad():
         x_pre = ref.annotate_batch_pre(x.clone(), {})
