@@ -47,7 +47,7 @@ def ssim(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> float:
     return float(s.mean())
 
 
-def make_config(updates: int, batchsize: int, out: Path):
+def make_config(updates: int, batchsize: int, out: Path, opt: str = "sd", lr: float = 60.0):
     c = default_config()
     c.equation, c.dx, c.dt, c.nt, c.order = "acoustic", 20.0, 0.005, 600, 8
     c.model.source, c.model.downsample = "files", 3            # 58 x 187 cells of 60 m
@@ -62,7 +62,7 @@ def make_config(updates: int, batchsize: int, out: Path):
     c.boundary.pml_width = 15
     c.grad.cut = True
     c.training.epochs, c.training.step_per_epoch, c.training.num_batches = updates, 1, 1
-    c.optim.name, c.optim.lr = "sd", {"vp": 60.0}
+    c.optim.name, c.optim.lr = opt, {"vp": lr}
     c.encoding.batchsize = batchsize
     c.devices.num_devices = 1
     c.log.tensorboard = c.log.figures = False
@@ -82,11 +82,14 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--updates", type=int, default=8)
     ap.add_argument("--batchsize", type=int, default=8)
+    ap.add_argument("--opt", default="sd", choices=("sd", "cg", "adam", "lbfgs"))
+    ap.add_argument("--lr", type=float, default=60.0, help="vp learning rate (m/s)")
     args = ap.parse_args()
     if not DATA.is_dir():
         print(f"Marmousi files not found in {DATA}")
         return 1
-    config = make_config(args.updates, args.batchsize, Path("/tmp/jaxgeo_fwi_bench"))
+    config = make_config(args.updates, args.batchsize, Path("/tmp/jaxgeo_fwi_bench"),
+                         args.opt, args.lr)
     problem = build_problem(config, need_true=True)
     observed = forward_all(problem.true_model, problem.source_amplitudes(),
                            problem.source_locations, problem.receiver_locations,
@@ -106,7 +109,8 @@ def main() -> int:
     e0 = float(np.sqrt(np.mean((problem.init_model["vp"] - true) ** 2)))
     s0 = ssim(problem.init_model["vp"], true)
     lines = [f"device: {jax.devices()[0].platform} ({len(jax.devices())} visible); grid "
-             f"{problem.shape}, 60 m, nt={problem.nt}, order 8, 16 shots, sd lr 60 m/s, "
+             f"{problem.shape}, 60 m, nt={problem.nt}, order 8, 16 shots, {args.opt} lr "
+             f"{args.lr:g} m/s, "
              f"{args.updates} updates; initial RMS {e0:.1f} m/s, SSIM {s0:.3f}",
              "| run | s/update (median, min-max) | final RMS (m/s) | final SSIM | RMS by update |",
              "|---|---|---|---|---|"]
@@ -125,7 +129,7 @@ def main() -> int:
     section = (f"\n## fwi_marmousi ({datetime.date.today().isoformat()})\n\n"
                "machine: 2 CPU cores, no GPU (shared with other jobs during measurement)\n\n"
                f"command: `.venv/bin/python benchmarks/fwi_marmousi.py --updates {args.updates}"
-               f" --batchsize {args.batchsize}`\n\n{text}\n")
+               f" --batchsize {args.batchsize} --opt {args.opt} --lr {args.lr:g}`\n\n{text}\n")
     with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
         f.write(section)
     return 0
