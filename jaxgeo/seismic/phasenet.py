@@ -68,6 +68,11 @@ class TransposedConv1d(nn.Module):
 
     The kernel is stored as ``[kernel, in, out]`` in the orientation of a forward convolution
     over the zero-stuffed input, i.e. torch's ``weight[in, out, k]`` flipped along ``k``.
+    It is evaluated in polyphase form: output sample ``m * stride + r`` only sees the taps
+    ``k = r + q * stride`` of torch's kernel, so one stride-1 convolution with ``stride``
+    times the output channels, followed by an interleave, replaces the convolution over the
+    zero-stuffed input (which does ``stride`` times the work and, on CPU, differentiates into
+    slow dilated convolutions).
     """
 
     features: int
@@ -80,16 +85,61 @@ class TransposedConv1d(nn.Module):
             "kernel",
             nn.initializers.lecun_normal(),
             (self.kernel_size, x.shape[-1], self.features),
-        )
-        pad = self.kernel_size - 1
-        return jax.lax.conv_general_dilated(
-            x,
-            kernel.astype(x.dtype),
-            window_strides=(1,),
-            padding=[(pad, pad)],
-            lhs_dilation=(self.stride,),
-            dimension_numbers=("NWC", "WIO", "NWC"),
-        )
+        ).astype(x.dtype)
+        k, s = self.kernel_size, self.stride
+        taps = -(-k // s)  # taps per phase
+        torch_kernel = kernel[::-1]  # torch's weight[:, :, k] as [k, in, out]
+        zeros = jnp.zeros_like(torch_kernel[0])
+        # polyphase kernel [taps, in, stride * out]: tap j multiplies x[m - (taps - 1 - j)]
+        phases = []
+        for r in range(s):
+            phases.append(jnp.stack([
+                torch_kernel[r + q * s] if r + q * s < k else zeros
+                for q in range(taps - 1, -1, -1)]))
+        poly = jnp.concatenate(phases, axis=-1)
+        length = x.shape[1]
+        # a few taps: matrix products over the channels (their gradients are products too;
+        # XLA's CPU weight-gradient convolutions for this shape were ~3x slower)
+        x_pad = jnp.pad(x, ((0, 0), (taps - 1, taps - 1), (0, 0)))
+        n = length + taps - 1
+        y = sum(x_pad[:, j:j + n] @ poly[j] for j in range(taps))  # [B, n, stride * out]
+        y = y.reshape(y.shape[0], n * s, self.features)
+        return y[:, : (length - 1) * s + k]
+
+
+class StridedConv1d(nn.Module):
+    """``nn.Conv(features, (kernel,), strides=(stride,), padding=[padding], use_bias=False)``
+    evaluated in polyphase form (same ``kernel`` parameter ``[kernel, in, out]``).
+
+    The padded input is folded into blocks of ``stride`` samples, so output ``m`` is a sum of
+    ``ceil(kernel / stride)`` matrix products of consecutive blocks with slices of the kernel:
+    no strided convolution, whose input gradient XLA's CPU backend runs as a slow dilated one.
+    """
+
+    features: int
+    padding: tuple[int, int]
+    kernel_size: int = KERNEL_SIZE
+    stride: int = STRIDE
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param(
+            "kernel",
+            nn.initializers.lecun_normal(),
+            (self.kernel_size, x.shape[-1], self.features),
+        ).astype(x.dtype)
+        k, s = self.kernel_size, self.stride
+        taps = -(-k // s)
+        padded = x.shape[1] + sum(self.padding)
+        n_out = (padded - k) // s + 1
+        n_blocks = n_out + taps - 1
+        right = n_blocks * s - x.shape[1] - self.padding[0]
+        x = jnp.pad(x, ((0, 0), (self.padding[0], max(right, 0)), (0, 0)))[:, : n_blocks * s]
+        blocks = x.reshape(x.shape[0], n_blocks, s * x.shape[-1])  # [B, blocks, s * in]
+        full = jnp.concatenate(
+            [kernel, jnp.zeros((taps * s - k,) + kernel.shape[1:], kernel.dtype)])
+        weights = full.reshape(taps, s * kernel.shape[1], self.features)
+        return sum(blocks[:, q:q + n_out] @ weights[q] for q in range(taps))
 
 
 class PhaseNetEncoder(nn.Module):
@@ -115,9 +165,7 @@ class PhaseNetEncoder(nn.Module):
             x = nn.relu(_batch_norm(f"down{i}_bn1")(x, use_running_average=ra))
             if i < DEPTH - 1:
                 skips.append(x)
-                x = nn.Conv(filters, (KERNEL_SIZE,), strides=(STRIDE,),
-                            padding=[DOWN_PADDING[i]], use_bias=False,
-                            name=f"down{i}_conv_down")(x)
+                x = StridedConv1d(filters, DOWN_PADDING[i], name=f"down{i}_conv_down")(x)
                 x = nn.relu(_batch_norm(f"down{i}_bn2")(x, use_running_average=ra))
         return x, skips
 
