@@ -63,7 +63,22 @@ def _batch_norm(name: str) -> nn.BatchNorm:
     return nn.BatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPS, name=name)
 
 
-class TransposedConv1d(nn.Module):
+class _PolyphaseConv(nn.Module):
+    """Shared fields of the stride-``stride`` convolutions evaluated in polyphase form."""
+
+    features: int
+    kernel_size: int = KERNEL_SIZE
+    stride: int = STRIDE
+
+    def kernel_and_taps(self, x: jax.Array) -> tuple[jax.Array, int]:
+        """The ``kernel`` parameter ``[kernel_size, in, features]`` in ``x``'s dtype, and the
+        number of taps per phase, ``ceil(kernel_size / stride)``."""
+        shape = (self.kernel_size, x.shape[-1], self.features)
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), shape).astype(x.dtype)
+        return kernel, -(-self.kernel_size // self.stride)
+
+
+class TransposedConv1d(_PolyphaseConv):
     """PyTorch ``ConvTranspose1d`` (no padding, no bias): length ``(L - 1) * stride + kernel``.
 
     The kernel is stored as ``[kernel, in, out]`` in the orientation of a forward convolution
@@ -75,19 +90,10 @@ class TransposedConv1d(nn.Module):
     slow dilated convolutions).
     """
 
-    features: int
-    kernel_size: int = KERNEL_SIZE
-    stride: int = STRIDE
-
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        kernel = self.param(
-            "kernel",
-            nn.initializers.lecun_normal(),
-            (self.kernel_size, x.shape[-1], self.features),
-        ).astype(x.dtype)
+        kernel, taps = self.kernel_and_taps(x)
         k, s = self.kernel_size, self.stride
-        taps = -(-k // s)  # taps per phase
         torch_kernel = kernel[::-1]  # torch's weight[:, :, k] as [k, in, out]
         zeros = jnp.zeros_like(torch_kernel[0])
         # polyphase kernel [taps, in, stride * out]: tap j multiplies x[m - (taps - 1 - j)]
@@ -107,7 +113,7 @@ class TransposedConv1d(nn.Module):
         return y[:, : (length - 1) * s + k]
 
 
-class StridedConv1d(nn.Module):
+class StridedConv1d(_PolyphaseConv):
     """``nn.Conv(features, (kernel,), strides=(stride,), padding=[padding], use_bias=False)``
     evaluated in polyphase form (same ``kernel`` parameter ``[kernel, in, out]``).
 
@@ -116,20 +122,12 @@ class StridedConv1d(nn.Module):
     no strided convolution, whose input gradient XLA's CPU backend runs as a slow dilated one.
     """
 
-    features: int
-    padding: tuple[int, int]
-    kernel_size: int = KERNEL_SIZE
-    stride: int = STRIDE
+    padding: tuple[int, int] = (0, 0)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        kernel = self.param(
-            "kernel",
-            nn.initializers.lecun_normal(),
-            (self.kernel_size, x.shape[-1], self.features),
-        ).astype(x.dtype)
+        kernel, taps = self.kernel_and_taps(x)
         k, s = self.kernel_size, self.stride
-        taps = -(-k // s)
         padded = x.shape[1] + sum(self.padding)
         n_out = (padded - k) // s + 1
         n_blocks = n_out + taps - 1
@@ -165,7 +163,7 @@ class PhaseNetEncoder(nn.Module):
             x = nn.relu(_batch_norm(f"down{i}_bn1")(x, use_running_average=ra))
             if i < DEPTH - 1:
                 skips.append(x)
-                x = StridedConv1d(filters, DOWN_PADDING[i], name=f"down{i}_conv_down")(x)
+                x = StridedConv1d(filters, padding=DOWN_PADDING[i], name=f"down{i}_conv_down")(x)
                 x = nn.relu(_batch_norm(f"down{i}_bn2")(x, use_running_average=ra))
         return x, skips
 
