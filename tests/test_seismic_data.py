@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-sbd = pytest.importorskip("seisbench.data")
+import seisbench.data as sbd  # noqa: E402
 
 from jaxgeo.seismic.data import (  # noqa: E402
     WindowContainingOnsets,

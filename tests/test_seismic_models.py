@@ -1,12 +1,10 @@
 """Flax PhaseNet / EQTransformer against SeisBench's PyTorch models (independent reference)."""
 
+import jax.numpy as jnp  # noqa: E402
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-sbm = pytest.importorskip("seisbench.models")
-
-import jax.numpy as jnp  # noqa: E402
+import seisbench.models as sbm  # noqa: E402
+import torch  # noqa: E402
 from torch_models import randomise  # noqa: E402
 
 from jaxgeo.seismic.convert import (  # noqa: E402

@@ -7,8 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("seisbench")
-
 from jaxgeo.seismic.data import load_dataset  # noqa: E402
 from jaxgeo.seismic.synthetic import SyntheticConfig, write_synthetic_dataset  # noqa: E402
 from jaxgeo.seismic.train import (  # noqa: E402

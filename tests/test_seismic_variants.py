@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch  # noqa: E402
 from scipy import signal
 
 from jaxgeo.seismic.phasenet import (
@@ -15,7 +16,6 @@ from jaxgeo.seismic.phasenet import (
     PhaseNetLSTM,
 )
 
-torch = pytest.importorskip("torch")
 torch.set_num_threads(2)
 
 ATOL = 1e-5  # float32, different summation order between XLA and torch/scipy

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-sbm = pytest.importorskip("seisbench.models")
-
+import seisbench.models as sbm  # noqa: E402
+import torch  # noqa: E402
 from torch_models import randomise as _randomise  # noqa: E402
 
 from jaxgeo.seismic.convert import WeightPairError  # noqa: E402
