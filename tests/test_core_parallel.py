@@ -26,15 +26,22 @@ def calls(monkeypatch):
     return recorded
 
 
+def _setenv(monkeypatch, variables: dict) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
 def test_no_cluster_variables_does_nothing(calls):
     assert parallel.maybe_initialize_distributed() is False
     assert calls == []
 
 
 def test_explicit_coordinator_passes_address_count_and_id(calls, monkeypatch):
-    monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "10.0.0.1:1234")
-    monkeypatch.setenv("JAX_NUM_PROCESSES", "4")
-    monkeypatch.setenv("JAX_PROCESS_ID", "3")
+    _setenv(monkeypatch, {
+        "JAX_COORDINATOR_ADDRESS": "10.0.0.1:1234",
+        "JAX_NUM_PROCESSES": "4",
+        "JAX_PROCESS_ID": "3",
+    })
     assert parallel.maybe_initialize_distributed() is True
     assert calls == [((), {"coordinator_address": "10.0.0.1:1234", "num_processes": 4,
                            "process_id": 3})]
@@ -44,9 +51,11 @@ def test_explicit_coordinator_passes_address_count_and_id(calls, monkeypatch):
 
 
 def test_explicit_coordinator_takes_count_and_id_from_the_launcher(calls, monkeypatch):
-    monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "head:5000")
-    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")  # Open MPI 5: no OMPI_MCA_orte_hnp_uri
-    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "1")
+    _setenv(monkeypatch, {
+        "JAX_COORDINATOR_ADDRESS": "head:5000",
+        "OMPI_COMM_WORLD_SIZE": "2",  # Open MPI 5: no OMPI_MCA_orte_hnp_uri
+        "OMPI_COMM_WORLD_RANK": "1",
+    })
     assert parallel.maybe_initialize_distributed() is True
     assert calls == [((), {"coordinator_address": "head:5000", "num_processes": 2,
                            "process_id": 1})]
@@ -60,10 +69,9 @@ def test_explicit_coordinator_without_count_says_what_to_set(calls, monkeypatch)
 
 
 def _set_srun_step(monkeypatch, ntasks):
-    for name, value in {"SLURM_JOB_ID": "4099", "SLURM_STEP_NODELIST": "node[003-004]",
-                        "SLURM_NTASKS": str(ntasks), "SLURM_PROCID": "1",
-                        "SLURM_LOCALID": "0"}.items():
-        monkeypatch.setenv(name, value)
+    _setenv(monkeypatch, {"SLURM_JOB_ID": "4099", "SLURM_STEP_NODELIST": "node[003-004]",
+                          "SLURM_NTASKS": str(ntasks), "SLURM_PROCID": "1",
+                          "SLURM_LOCALID": "0"})
 
 
 def test_slurm_step_leaves_detection_to_jax(calls, monkeypatch):
@@ -87,10 +95,12 @@ def test_single_process_slurm_does_nothing(calls, monkeypatch, case):
 
 
 def test_open_mpi_leaves_detection_to_jax(calls, monkeypatch):
-    monkeypatch.setenv("OMPI_MCA_orte_hnp_uri", "1531576320.0;tcp://10.96.0.1,10.148.0.1:34911")
-    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
-    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "0")
-    monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_RANK", "0")
+    _setenv(monkeypatch, {
+        "OMPI_MCA_orte_hnp_uri": "1531576320.0;tcp://10.96.0.1,10.148.0.1:34911",
+        "OMPI_COMM_WORLD_SIZE": "2",
+        "OMPI_COMM_WORLD_RANK": "0",
+        "OMPI_COMM_WORLD_LOCAL_RANK": "0",
+    })
     assert parallel.maybe_initialize_distributed() is True
     assert calls == [((), {})]
     # JAX's own Open MPI detector: launcher IP, port 61440 + (1531576320 // 2**12) % 2**12.
@@ -100,8 +110,10 @@ def test_open_mpi_leaves_detection_to_jax(calls, monkeypatch):
 
 
 def test_open_mpi_without_coordinator_says_what_to_set(calls, monkeypatch):
-    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
-    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "0")
+    _setenv(monkeypatch, {
+        "OMPI_COMM_WORLD_SIZE": "2",
+        "OMPI_COMM_WORLD_RANK": "0",
+    })
     with pytest.raises(ValueError, match="JAX_COORDINATOR_ADDRESS"):
         parallel.maybe_initialize_distributed()
     assert calls == []
