@@ -126,9 +126,9 @@ def resolve_pml_freq(pml_freq, source_amplitudes, dt):
 def leapfrog_loop(one_step, fields, memories, inputs, nt, checkpoint_every):
     """Run a two-level scheme for nt steps (checkpointed chunks, see `run_time_loop`).
 
-    ``one_step(u, u_prev, memories, x) -> (u_next, memories, record_of_u)``. Returns the
-    records ``[nt, ...]`` (record ``i`` is taken from ``u_i``). Two steps per loop
-    iteration: the fields then swap roles instead of being copied into the carry.
+    ``one_step(u, u_prev, memories, x) -> (u_next, memories, record)``. Returns the
+    ``[nt, ...]`` records, one per step. Two steps per loop iteration: the fields then swap
+    roles instead of being copied into the carry.
     """
     if checkpoint_every is None:
         checkpoint_every = default_checkpoint_every(nt)
@@ -315,7 +315,6 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
 
     def one_step(u, u_prev, memory, src_t):
         interior = u[:, h:-h, h:-h]
-        record = interior[rec]
         lap = self_adjoint_laplacian(u, *lap_args)
         new_memory = []
         for axis, strips, mem, inv_h in ((1, strips_z, memory[0], 1.0 / dz),
@@ -333,12 +332,19 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
         u_next = u_next.at[src].add(src_t)
         if free_surface:
             u_next = u_next.at[:, 0, :].set(0.0)
-        return jnp.pad(u_next, halo), tuple(new_memory), record
+        return jnp.pad(u_next, halo), tuple(new_memory), u_next[rec]
 
     memory = (tuple(jnp.zeros((n_shots, sum(strips_z), nxp), dtype) for _ in range(2)),
               tuple(jnp.zeros((n_shots, nzp, sum(strips_x)), dtype) for _ in range(2)))
     field = jnp.zeros((n_shots, nzp + 2 * h, nxp + 2 * h), dtype)
-    data = leapfrog_loop(one_step, field, memory, inputs, nt, checkpoint_every)
+    # each step records the field it produces (sample i + 1; sample 0 is the zero initial
+    # field): recording the input field instead kept it alive past the write of the loop
+    # carry and cost a full-grid copy per loop iteration
+    initial = jnp.zeros((1, n_shots, rec[0].shape[1]), dtype)
+    if nt == 1:
+        return jnp.moveaxis(initial, 0, -1)
+    data = leapfrog_loop(one_step, field, memory, inputs[:-1], nt - 1, checkpoint_every)
+    data = jnp.concatenate([initial, data])
     return jnp.moveaxis(data, 0, -1)
 
 
