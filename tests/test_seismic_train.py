@@ -131,6 +131,10 @@ def test_entry_script_errors(entry, dataset_path, tmp_path, capsys):
     with pytest.raises(ValueError, match=r"config.eval.window = 'middle' is not allowed"):
         entry.run(["--mode", "eval_phase", "--config.eval.window=middle",
                    *_common(dataset_path, tmp_path / "c")])
+    with pytest.raises(ValueError, match=r"config.data.waveform_cache = 'ram' is not allowed"):
+        entry.run(["--mode", "train_phase", "--config.data.waveform_cache=ram",
+                   *_common(dataset_path, tmp_path / "d")])
+    assert not (tmp_path / "d").exists()  # refused before anything is written
     with pytest.raises(FileNotFoundError, match="does not exist or holds no checkpoints"):
         entry.run(["--mode", "eval_phase", *_common(dataset_path, tmp_path / "missing")])
     with pytest.raises(NotImplementedError, match="arrives with the magnitude issue"):

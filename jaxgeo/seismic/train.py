@@ -223,12 +223,14 @@ def _state_tree(state) -> dict:
 
 
 def _load_dataset(config):
-    from jaxgeo.seismic.data import load_dataset
+    from jaxgeo.core.config import check_choice
+    from jaxgeo.seismic.data import WAVEFORM_CACHES, load_dataset
 
+    check_choice(config, "data.waveform_cache", WAVEFORM_CACHES)
     d = config.data
     return load_dataset(d.dataset, sampling_rate=d.sampling_rate,
                         synthetic_traces=int(d.synthetic_traces), seed=int(d.seed),
-                        cache_dir=d.cache_dir or None)
+                        cache_dir=d.cache_dir or None, waveform_cache=str(d.waveform_cache))
 
 
 def validate_config(config) -> None:
@@ -289,11 +291,15 @@ def train_phase(config, dataset=None):
     for epoch in range(start_epoch, int(t.epochs)):
         t0 = time.perf_counter()
         losses = []
+        data_wait = 0.0  # host time blocked on the prefetch queue
         for _ in progress(range(steps), desc=f"epoch {epoch}"):
+            t_wait = time.perf_counter()
             batch = next(batches)
+            data_wait += time.perf_counter() - t_wait
             state, loss = step_fn(state, jnp.asarray(batch["X"]), jnp.asarray(batch["y"]))
             losses.append(loss)
         train_loss = float(np.mean(jax.device_get(losses)))
+        train_seconds = time.perf_counter() - t0
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch}; "
                                      "lower train.lr or check the input data for NaNs")
@@ -306,12 +312,13 @@ def train_phase(config, dataset=None):
             dev_losses.append(float(phase_loss(prob, jnp.asarray(batch["y"]))))
         record = {"epoch": epoch, "train_loss": train_loss,
                   "dev_loss": float(np.mean(dev_losses)), "steps": steps,
-                  "seconds": time.perf_counter() - t0}
+                  "seconds": time.perf_counter() - t0, "train_seconds": train_seconds,
+                  "data_wait_seconds": data_wait}
         history.append(record)
         ckpt.save(epoch, _state_tree(state), force=True)
         _write_json(out / "history.json", {"epochs": history})
-        log.info("epoch %d: train loss %.4f, dev loss %.4f (%.1f s)", epoch, train_loss,
-                 record["dev_loss"], record["seconds"])
+        log.info("epoch %d: train loss %.4f, dev loss %.4f (%.1f s, %.1f s waiting for data)",
+                 epoch, train_loss, record["dev_loss"], record["seconds"], data_wait)
     ckpt.close()
     if bool(config.plot):
         from jaxgeo.seismic.plots import plot_history
@@ -516,7 +523,7 @@ def default_config() -> ml_collections.ConfigDict:
         lstm_bidirectional=True, convlstm_hidden=32, convlstm_kernel=3, convlstm_frame=3))
     c.data = ml_collections.ConfigDict(dict(
         dataset="synthetic", sampling_rate=100.0, synthetic_traces=3000, seed=0, sigma=20.0,
-        prefetch=4, cache_dir=""))
+        prefetch=4, cache_dir="", waveform_cache="auto"))
     c.train = ml_collections.ConfigDict(dict(
         epochs=5, batch_size=32, lr=1e-3, lr_decay_steps=0, seed=0, steps_per_epoch=0,
         max_eval_batches=0,
