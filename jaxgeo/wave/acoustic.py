@@ -123,12 +123,14 @@ def resolve_pml_freq(pml_freq, source_amplitudes, dt):
     return checks.dominant_frequency(source_amplitudes, dt)
 
 
-def leapfrog_loop(one_step, fields, memories, inputs, nt, checkpoint_every):
+def leapfrog_loop(first_step, second_step, fields, memories, inputs, nt, checkpoint_every):
     """Run a two-level scheme for nt steps (checkpointed chunks, see `run_time_loop`).
 
-    ``one_step(u, u_prev, memories, x) -> (u_next, memories, record)``. Returns the
-    ``[nt, ...]`` records, one per step. Two steps per loop iteration: the fields then swap
-    roles instead of being copied into the carry.
+    Steps alternate between ``first_step`` and ``second_step``, each
+    ``(u, u_prev, memories, x) -> (u_next, memories, record)``; ``fields = (u_prev, u)``
+    are the initial fields in the layout ``first_step`` takes, and a pair of steps returns
+    them in that layout again. Returns the ``[nt, ...]`` records, one per step. Two steps
+    per loop iteration: the fields swap roles instead of being copied into the carry.
     """
     if checkpoint_every is None:
         checkpoint_every = default_checkpoint_every(nt)
@@ -141,12 +143,12 @@ def leapfrog_loop(one_step, fields, memories, inputs, nt, checkpoint_every):
 
     def step(carry, x):
         u_prev, u, mem = carry
-        u_next, mem, r0 = one_step(u, u_prev, mem, x[0])
-        u_after, mem, r1 = one_step(u_next, u, mem, x[1])
+        u_next, mem, r0 = first_step(u, u_prev, mem, x[0])
+        u_after, mem, r1 = second_step(u_next, u, mem, x[1])
         return (u_next, u_after, mem), jnp.stack([r0, r1])
 
     k = checkpoint_every if checkpoint_every == 0 else max(1, checkpoint_every // 2)
-    records = run_time_loop(step, (fields, fields, memories), pairs(inputs), n_pairs, k)
+    records = run_time_loop(step, (*fields, memories), pairs(inputs), n_pairs, k)
     return records.reshape((2 * n_pairs,) + records.shape[2:])[:nt]
 
 
@@ -174,48 +176,56 @@ def _take(x, axis: int, start: int, stop: int):
     return x[tuple(index)]
 
 
-def laplacian(u_halo, order: int, inv_dz2: float, inv_dx2: float, free_surface: bool):
-    """Plain (unstretched) d2u/dz2 + d2u/dx2 on the interior ``[S, NZ, NX]`` of a field
-    stored with a halo of ``h = order // 2`` cells, ``u_halo [S, NZ + 2h, NX + 2h]``.
+def laplacian(u_halo, order: int, inv_dz2: float, inv_dx2: float, free_surface: bool,
+              halo: int):
+    """Plain (unstretched) d2u/dz2 + d2u/dx2 of a field stored with ``halo >= h = order // 2``
+    cells around the grid, ``u_halo [S, NZ + 2 halo, NX + 2 halo]``, on the grid plus a ring
+    of ``halo - h`` cells: ``[S, NZ + 2 (halo - h), NX + 2 (halo - h)]``.
 
-    The halo holds zeros (nothing outside the grid); with a free surface the top halo is
-    ignored and the odd image about row 0 is used instead. Stencil taps are plain slices.
+    The halo holds zeros (nothing outside the grid); with a free surface the ``h`` halo rows
+    above grid row 0 are replaced by the odd image about it. Stencil taps are plain slices.
     """
     h = order // 2
     uz = u_halo[:, :, h:-h]
     if free_surface:
-        uz = jnp.concatenate([-uz[:, 2 * h:h:-1], uz[:, h:]], axis=1)
+        g = halo
+        uz = jnp.concatenate([uz[:, :g - h], -uz[:, g + h:g:-1], uz[:, g:]], axis=1)
     return (second_derivative(uz, 1, order, inv_dz2)
             + second_derivative(u_halo[:, h:-h, :], 2, order, inv_dx2))
 
 
-def _laplacian_transpose(ct, order: int, inv_dz2: float, inv_dx2: float, free_surface: bool):
-    """Transpose of `laplacian` (interior -> haloed): the same symmetric stencil, zero halo."""
+def _laplacian_transpose(ct, order: int, inv_dz2: float, inv_dx2: float, free_surface: bool,
+                         halo: int):
+    """Transpose of `laplacian` (output -> haloed input): the same symmetric stencil, zero
+    padding; the outer ``h`` cells of the input halo get no cotangent."""
     h = order // 2
     pad = ((0, 0), (h, h), (h, h))
-    return jnp.pad(laplacian(jnp.pad(ct, pad), order, inv_dz2, inv_dx2, free_surface), pad)
+    return jnp.pad(laplacian(jnp.pad(ct, pad), order, inv_dz2, inv_dx2, free_surface, halo),
+                   pad)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3, 4))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3, 4, 5))
 def self_adjoint_laplacian(u_halo, order: int, inv_dz2: float, inv_dx2: float,
-                           free_surface: bool):
+                           free_surface: bool, halo: int):
     """`laplacian` as a linear map with a hand-written transpose.
 
-    Its matrix on the interior is symmetric: the zero-padded centred stencil is, and the
+    Its matrix on the grid is symmetric: the zero-padded centred stencil is, and the
     odd image only adds ``-w_{i+j}`` terms, symmetric in (i, j), except for the couplings
     of row 0 with a free surface. Row 0 is forced to zero after every step there, so its
-    cotangent is discarded and the transpose may use the same stencil; the halo gets no
-    cotangent (it is rebuilt as zeros every step). This costs one stencil pass in reverse
-    mode instead of a pad per tap.
+    cotangent is discarded and the transpose may use the same stencil. Cells outside the
+    grid get no cotangent: the halo is rebuilt as zeros and the ring of the output is
+    multiplied by zero coefficients, so nothing flows back through either. This costs one
+    stencil pass in reverse mode instead of a pad per tap.
     """
-    return laplacian(u_halo, order, inv_dz2, inv_dx2, free_surface)
+    return laplacian(u_halo, order, inv_dz2, inv_dx2, free_surface, halo)
 
 
 @self_adjoint_laplacian.defjvp
-def _self_adjoint_laplacian_jvp(order, inv_dz2, inv_dx2, free_surface, primals, tangents):
+def _self_adjoint_laplacian_jvp(order, inv_dz2, inv_dx2, free_surface, halo, primals,
+                                tangents):
     # custom_jvp hands over instantiated zero tangents (linear_call's own jvp rule cannot
     # take symbolic zeros); the tangent map is linear with the custom transpose.
-    args = (order, inv_dz2, inv_dx2, free_surface)
+    args = (order, inv_dz2, inv_dx2, free_surface, halo)
     (u,), (du,) = primals, tangents
     tangent = linear_call(lambda _, x: laplacian(x, *args),
                           lambda _, ct: _laplacian_transpose(ct, *args), None, du)
@@ -256,17 +266,23 @@ def cpml_correction(u_pad, psi, zeta, prof, axis: int, strips, order: int, inv_h
     return correction, b_psi + a * d1, b * zeta + a * tmp
 
 
-def embed_strips(values, axis: int, strips, n: int):
-    """Place strip values (``lo + hi`` cells along ``axis``) into a zero grid of length n."""
+def embed_strips(values, axis: int, strips, n: int, margin: int = 0):
+    """Place strip values (``lo + hi`` cells along ``axis``) into a zero grid of length n,
+    itself inside ``margin`` zero cells on both sides (one concatenation)."""
     lo, hi = strips
     shape = list(values.shape)
-    shape[axis] = n - lo - hi
-    pieces = []
+
+    def zeros(count):
+        shape[axis] = count
+        return [jnp.zeros(shape, values.dtype)] if count else []
+
+    pieces = zeros(margin)
     if lo:
         pieces.append(_take(values, axis, 0, lo))
-    pieces.append(jnp.zeros(shape, values.dtype))
+    pieces += zeros(n - lo - hi)
     if hi:
         pieces.append(_take(values, axis, lo, lo + hi))
+    pieces += zeros(margin)
     return jnp.concatenate(pieces, axis=axis)
 
 
@@ -307,43 +323,58 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
     # delta source: one cell of amplitude 1/(dz dx), times c^2 dt^2 from the update
     src_scale = c2dt2[src[1], src[2]] / (dz * dx)
     inputs = jnp.moveaxis(source_amplitudes.astype(dtype), -1, 0) * src_scale[None]
+    ring = ((0, 0), (h, h), (h, h))
+    c2dt2_ring = per_shot(jnp.pad(c2dt2, ring[1:]), n_shots)  # zero outside the grid
     c2dt2 = per_shot(c2dt2, n_shots)
     lap_args = (order, 1.0 / dz**2, 1.0 / dx**2, free_surface)
 
-    # fields are stored with a zero halo of h cells (stencil taps are then plain slices)
-    halo = ((0, 0), (h, h), (h, h))
-
-    def one_step(u, u_prev, memory, src_t):
-        interior = u[:, h:-h, h:-h]
-        lap = self_adjoint_laplacian(u, *lap_args)
+    # The loop carries u with a zero halo of 2h cells and u_prev with a ring of h cells.
+    # The first step of a pair updates the grid plus a ring of h cells (zero there: the
+    # coefficient is), so its output is directly the h-halo input of the second step, which
+    # updates the grid only; one pad per pair of steps rebuilds the 2h halo.
+    def advance(u, u_prev, memory, src_t, halo, coeff):
+        """u: halo ``halo`` (2h or h); u_prev and the result: halo ``halo - h``."""
+        o = halo - h
+        lap = self_adjoint_laplacian(u, *lap_args, halo)
+        grid_and_h = u[:, halo - h:halo + nzp + h, halo - h:halo + nxp + h]
         new_memory = []
         for axis, strips, mem, inv_h in ((1, strips_z, memory[0], 1.0 / dz),
                                          (2, strips_x, memory[1], 1.0 / dx)):
             if sum(strips) == 0:
                 new_memory.append(mem)
                 continue
-            # padded along `axis` only (no top strip with a free surface, so no image)
-            u_pad = u[:, :, h:-h] if axis == 1 else u[:, h:-h, :]
-            corr, psi, zeta = cpml_correction(u_pad, *mem, profiles[axis], axis, strips,
+            # strip memories span the grid plus h cells along the other axis
+            corr, psi, zeta = cpml_correction(grid_and_h, *mem, profiles[axis], axis, strips,
                                               order, inv_h)
-            lap = lap + embed_strips(corr, axis, strips, lap.shape[axis])
+            if o == 0:
+                corr = corr[:, :, h:-h] if axis == 1 else corr[:, h:-h, :]
+            lap = lap + embed_strips(corr, axis, strips, nzp if axis == 1 else nxp, o)
             new_memory.append((psi, zeta))
-        u_next = c2dt2 * lap + 2 * interior - u_prev[:, h:-h, h:-h]
-        u_next = u_next.at[src].add(src_t)
+        u_next = coeff * lap + 2 * u[:, h:-h, h:-h] - u_prev
+        u_next = u_next.at[src[0], src[1] + o, src[2] + o].add(src_t)
         if free_surface:
-            u_next = u_next.at[:, 0, :].set(0.0)
-        return jnp.pad(u_next, halo), tuple(new_memory), u_next[rec]
+            u_next = u_next.at[:, o, :].set(0.0)
+        # the record comes from the new field: recording the input kept it alive past the
+        # write of the loop carry and cost a full-grid copy per iteration
+        return u_next, tuple(new_memory), u_next[rec[0], rec[1] + o, rec[2] + o]
 
-    memory = (tuple(jnp.zeros((n_shots, sum(strips_z), nxp), dtype) for _ in range(2)),
-              tuple(jnp.zeros((n_shots, nzp, sum(strips_x)), dtype) for _ in range(2)))
-    field = jnp.zeros((n_shots, nzp + 2 * h, nxp + 2 * h), dtype)
-    # each step records the field it produces (sample i + 1; sample 0 is the zero initial
-    # field): recording the input field instead kept it alive past the write of the loop
-    # carry and cost a full-grid copy per loop iteration
+    def first_step(u, u_prev, memory, src_t):
+        return advance(u, u_prev, memory, src_t, 2 * h, c2dt2_ring)
+
+    def second_step(u, u_prev, memory, src_t):
+        u_next, memory, record = advance(u, u_prev[:, 2 * h:-2 * h, 2 * h:-2 * h], memory,
+                                         src_t, h, c2dt2)
+        return jnp.pad(u_next, ((0, 0), (2 * h, 2 * h), (2 * h, 2 * h))), memory, record
+
+    memory = (tuple(jnp.zeros((n_shots, sum(strips_z), nxp + 2 * h), dtype) for _ in range(2)),
+              tuple(jnp.zeros((n_shots, nzp + 2 * h, sum(strips_x)), dtype) for _ in range(2)))
+    fields = (jnp.zeros((n_shots, nzp + 2 * h, nxp + 2 * h), dtype),
+              jnp.zeros((n_shots, nzp + 4 * h, nxp + 4 * h), dtype))
     initial = jnp.zeros((1, n_shots, rec[0].shape[1]), dtype)
     if nt == 1:
         return jnp.moveaxis(initial, 0, -1)
-    data = leapfrog_loop(one_step, field, memory, inputs[:-1], nt - 1, checkpoint_every)
+    data = leapfrog_loop(first_step, second_step, fields, memory, inputs[:-1], nt - 1,
+                         checkpoint_every)
     data = jnp.concatenate([initial, data])
     return jnp.moveaxis(data, 0, -1)
 
