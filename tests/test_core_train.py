@@ -54,6 +54,17 @@ def test_linear_regression_converges_to_closed_form():
     assert int(state.step) == 1500
 
 
+def test_fit_donates_the_state_it_is_given():
+    """Documented in `fit`: the input state is consumed; a copy made before survives."""
+    batch = {"x": X, "y": Y}
+    state = linear_state()
+    kept = jax.tree_util.tree_map(jnp.copy, state)
+    final, _ = fit(state, make_train_step(linear_loss), lambda s: batch, num_steps=3)
+    assert state.params["w"].is_deleted()
+    assert not kept.params["w"].is_deleted() and float(jnp.abs(kept.params["w"]).max()) == 0.0
+    assert int(final.step) == 3
+
+
 def test_sharded_loop_matches_one_device():
     assert jax.device_count() == 4, "conftest must set 4 virtual CPU devices"
     batches = lambda s: {"x": X, "y": Y}  # noqa: E731

@@ -125,6 +125,11 @@ def fit(state: TrainState, train_step: Callable, batches: Iterable | Callable[[i
     replicated; gradients are then reduced by XLA and the result equals the one-device run.
     Returns the final state and a history dict of per-step metrics (host floats) plus
     ``eval/...`` entries. Raises NonFiniteLossError on the first NaN/Inf metric.
+
+    With ``jit=True`` the state is donated to the compiled step (its buffers are reused for
+    the new state), so the ``state`` passed in, and arrays it shares such as the params given
+    to ``TrainState.create``, are deleted after the first step: keep a copy
+    (``jax.tree_util.tree_map(jnp.copy, state)``) if you need them afterwards.
     """
     step_fn = jax.jit(train_step, donate_argnums=0) if jit else train_step
     if mesh is not None:
