@@ -66,6 +66,8 @@ def test_training_beats_untrained_pick_f1(trained, entry, dataset_path):
     assert [h["epoch"] for h in history] == [0, 1]
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert json.loads((run_dir / "history.json").read_text())["epochs"] == history
+    for h in history:  # the data wait is timed inside the training part of the epoch
+        assert 0.0 <= h["data_wait_seconds"] <= h["train_seconds"] <= h["seconds"]
     assert (run_dir / "history.png").is_file() and (run_dir / "config.json").is_file()
 
     metrics = entry.run(["--mode", "eval_phase", "--model_type", "phasenet", "--plot",

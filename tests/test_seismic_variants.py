@@ -40,7 +40,7 @@ def test_bottleneck_lstm_equals_torch_bidirectional_lstm():
             getattr(ref, f"weight_hh_l0{suffix}").copy_(torch.from_numpy(w_hh))
             getattr(ref, f"bias_ih_l0{suffix}").zero_()
             getattr(ref, f"bias_hh_l0{suffix}").copy_(torch.from_numpy(b_hh))
-        seq = ref(torch.from_numpy(np.asarray(x)))[0].numpy()
+        seq = ref(torch.from_numpy(np.array(x)))[0].numpy()
     proj = params["lstm_proj"]
     expected = np.asarray(x) + seq @ np.asarray(proj["kernel"]) + np.asarray(proj["bias"])
     got = np.asarray(block.apply({"params": params}, x))

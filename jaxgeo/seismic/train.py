@@ -2,7 +2,8 @@
 
 Both take an ``ml_collections.ConfigDict`` (see ``configs/seismic/phase.py``). Training writes into
 ``config.model_path``: Orbax checkpoints (``checkpoints/``, one per epoch, with the config
-stored beside them), ``history.json`` (per-epoch losses) and ``config.json``. Evaluation
+stored beside them), ``history.json`` (per-epoch losses, epoch and training seconds, and the
+seconds the loop waited for data) and ``config.json``. Evaluation
 restores the latest checkpoint after checking that the model flags match the ones it was
 trained with, and writes ``metrics.json`` (plus figures with ``config.plot``).
 
