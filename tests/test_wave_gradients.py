@@ -74,7 +74,7 @@ def test_acoustic_grad_matches_finite_differences(x64):
 def test_acoustic_free_surface_grad_matches_finite_differences(x64):
     """The reverse pass transposes the Laplacian with itself; with the odd image of a free
     surface that is exact only because row 0 is forced to zero (see
-    `jaxgeo.wave.acoustic.self_adjoint_laplacian`): checked here against central
+    `jaxgeo.wave.acoustic.grid_reads`): checked here against central
     differences and jvp, with a source and a receiver one row below the surface."""
     amps, _, _ = geometry()
 
