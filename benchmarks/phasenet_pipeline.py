@@ -21,7 +21,6 @@ Appends a section to benchmarks/RESULTS.md unless ``--no-record``.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import sys
 import tempfile
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+from _results import append_results  # noqa: E402
 
 from jaxgeo.seismic.data import load_dataset, phase_loader  # noqa: E402
 from jaxgeo.seismic.phasenet import PhaseNet  # noqa: E402
@@ -96,17 +96,11 @@ def main() -> None:
     print(table)
     print(summary)
     if not args.no_record:
-        cmd = "python benchmarks/phasenet_pipeline.py " + " ".join(sys.argv[1:])
-        section = (
-            f"\n## PhaseNet data pipeline: prefetching loader vs in-memory batches — "
-            f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC\n\n"
+        append_results(
+            "PhaseNet data pipeline: prefetching loader vs in-memory batches",
             f"Machine: {os.cpu_count()} CPU cores, {jax.devices()[0].platform}. Batch {BATCH} "
             f"x 3001 x 3, {args.steps} Adam steps per case, synthetic dataset of 1000 traces, "
-            f"waveform cache {args.waveform_cache!r} ({dataset.cache}).\n\n"
-            f"Command: `{cmd.strip()}`\n\n{table}\n\n{summary}\n"
-        )
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as fh:
-            fh.write(section)
+            f"waveform cache {args.waveform_cache!r} ({dataset.cache}).", f"{table}\n\n{summary}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ jaxgeo / SeisBench <= 1.0 for both. Appends a section to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import sys
 import time
@@ -26,6 +25,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import seisbench.models as sbm  # noqa: E402
 import torch  # noqa: E402
+from _results import append_results  # noqa: E402
 
 from jaxgeo.seismic.convert import from_seisbench  # noqa: E402
 from jaxgeo.seismic.train import create_state, make_predict, make_train_step  # noqa: E402
@@ -115,17 +115,11 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if not args.no_record:
-        cmd = "python benchmarks/phasenet_vs_seisbench.py " + " ".join(sys.argv[1:])
-        section = (
-            f"\n## PhaseNet: jaxgeo vs SeisBench PyTorch — "
-            f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC\n\n"
+        append_results(
+            "PhaseNet: jaxgeo vs SeisBench PyTorch",
             "Machine: 2 CPU cores, no GPU (shared with other jobs during measurement)\n\n"
             f"Device: {device}. filter_factor {args.filter_factor}, float32, "
-            f"median of {args.repeats} alternating repeats after 2 warm-ups.\n\n"
-            f"Command: `{cmd.strip()}`\n\n{table}\n"
-        )
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as fh:
-            fh.write(section)
+            f"median of {args.repeats} alternating repeats after 2 warm-ups.", table)
 
 
 if __name__ == "__main__":
