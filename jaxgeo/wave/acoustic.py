@@ -223,21 +223,20 @@ def _grid_reads(u, g: GridReads):
     return lap, u[:, h:-h, h:-h], sides_z, sides_x
 
 
-def _embed_sides(sides, axis: int, spans, length: int, like):
-    """`sides` placed at their (disjoint) `spans` along `axis` in zeros of `length` (concat)."""
+def embed_blocks(blocks, axis: int, spans, length: int):
+    """`blocks` placed at their (disjoint, ascending) `spans` along `axis` in zeros of
+    `length`, as one concatenation."""
+    shape = list(blocks[0].shape)
+
+    def zeros(count):
+        shape[axis] = count
+        return [jnp.zeros(shape, blocks[0].dtype)] if count > 0 else []
+
     pieces, at = [], 0
-    for side, (a, b) in zip(sides, spans, strict=True):
-        if a > at:
-            shape = list(like.shape)
-            shape[axis] = a - at
-            pieces.append(jnp.zeros(shape, like.dtype))
-        pieces.append(side)
-        at = b
-    if length > at:
-        shape = list(like.shape)
-        shape[axis] = length - at
-        pieces.append(jnp.zeros(shape, like.dtype))
-    return jnp.concatenate(pieces, axis=axis)
+    for block, (start, stop) in zip(blocks, spans, strict=True):
+        pieces += zeros(start - at) + [block]
+        at = stop
+    return jnp.concatenate(pieces + zeros(length - at), axis=axis)
 
 
 def _grid_reads_transpose(cts, g: GridReads):
@@ -260,10 +259,10 @@ def _grid_reads_transpose(cts, g: GridReads):
         cols = ct_z[0].shape[2]
         flat = tuple(c.reshape(c.shape[0], -1) for c in ct_z)
         spans = [(a * cols, b * cols) for a, b in _side_slices(nz, g.strips_z, h)]
-        near = _embed_sides(flat, 1, spans, (nz + 2 * h) * cols, flat[0])
+        near = embed_blocks(flat, 1, spans, (nz + 2 * h) * cols)
         near = near.reshape(ct_z[0].shape[0], nz + 2 * h, cols)
     if ct_x:
-        part = _embed_sides(ct_x, 2, _side_slices(nx, g.strips_x, h), nx + 2 * h, ct_x[0])
+        part = embed_blocks(ct_x, 2, _side_slices(nx, g.strips_x, h), nx + 2 * h)
         near = part if near is None else near + part
     if near is not None:
         total = total + (near if o == h else near[:, h - o:nz + h + o, h - o:nx + h + o])
@@ -333,20 +332,10 @@ def embed_strips(values, axis: int, strips, n: int, margin: int = 0):
     """Place strip values (``lo + hi`` cells along ``axis``) into a zero grid of length n,
     itself inside ``margin`` zero cells on both sides (one concatenation)."""
     lo, hi = strips
-    shape = list(values.shape)
-
-    def zeros(count):
-        shape[axis] = count
-        return [jnp.zeros(shape, values.dtype)] if count else []
-
-    pieces = zeros(margin)
-    if lo:
-        pieces.append(_take(values, axis, 0, lo))
-    pieces += zeros(n - lo - hi)
-    if hi:
-        pieces.append(_take(values, axis, lo, lo + hi))
-    pieces += zeros(margin)
-    return jnp.concatenate(pieces, axis=axis)
+    parts = [(_take(values, axis, off, off + w), (margin + start, margin + start + w))
+             for off, start, w in ((0, 0, lo), (lo, n - hi, hi)) if w]
+    return embed_blocks([p for p, _ in parts], axis, [span for _, span in parts],
+                        n + 2 * margin)
 
 
 @functools.partial(jax.jit, static_argnames=("spacing", "dt", "order", "pml_width",
@@ -394,12 +383,13 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
     # The first step of a pair updates the grid plus a ring of h cells (zero there: the
     # coefficient is), so its output is directly the h-halo input of the second step, which
     # updates the grid only; one pad per pair of steps rebuilds the 2h halo.
+    reads = {halo: GridReads(order, 1.0 / dz**2, 1.0 / dx**2, free_surface, halo, strips_z,
+                             strips_x) for halo in (h, 2 * h)}
+
     def advance(u, u_prev, memory, src_t, halo, coeff):
         """u: halo ``halo`` (2h or h); u_prev and the result: halo ``halo - h``."""
         o = halo - h
-        lap, interior, sides_z, sides_x = grid_reads(
-            u, GridReads(order, 1.0 / dz**2, 1.0 / dx**2, free_surface, halo, strips_z,
-                         strips_x))
+        lap, interior, sides_z, sides_x = grid_reads(u, reads[halo])
         new_memory = []
         for axis, strips, mem, inv_h, sides in ((1, strips_z, memory[0], 1.0 / dz, sides_z),
                                                 (2, strips_x, memory[1], 1.0 / dx, sides_x)):
