@@ -1,12 +1,13 @@
-"""Does the PhaseNet training step wait on data? Prefetching loader vs in-memory batches.
+"""Does the PhaseNet training step wait on data? Prefetching loaders vs in-memory batches.
 
 Writes a synthetic SeisBench-format dataset (1000 traces) to a temporary folder, then times
-``--steps`` Adam steps of PhaseNet (batch 64 x 3001 x 3) three ways, in one process:
+``--steps`` Adam steps of PhaseNet (batch 64 x 3001 x 3), in one process:
 
 * in memory: the same pre-built batch every step (the step alone);
-* loader: batches from ``phase_loader`` (seisbench.generate windowing, normalisation and
-  Gaussian labels) with the background prefetch queue, as ``train_phase`` consumes them;
-* producer: the loader alone, without prefetch (the CPU time one batch costs to make).
+* for each pipeline of ``phase_loader`` (``batched``: the split in memory, batches made a batch
+  at a time; ``seisbench``: seisbench.generate one trace at a time), batches from the
+  background prefetch queue, as ``train_phase`` consumes them, and the producer alone without
+  prefetch (the CPU one batch costs to make).
 
 The dataset is opened as ``train_phase`` opens it (``waveform_cache="auto"``: traces are kept
 in memory after their first read) and one pass is made before timing.
@@ -62,6 +63,7 @@ def main() -> None:
     ap.add_argument("--waveform_cache", default="auto", choices=("auto", "trace", "none"))
     ap.add_argument("--no-record", action="store_true")
     args = ap.parse_args()
+    rows, ratios = [], []
     with tempfile.TemporaryDirectory() as tmp:
         path = write_synthetic_dataset(Path(tmp) / "synthetic", SyntheticConfig(n_traces=1000))
         dataset = load_dataset(path, waveform_cache=args.waveform_cache)
@@ -69,35 +71,40 @@ def main() -> None:
         step = make_train_step(module)
         state = create_state(module, 1e-3, 0)
 
-        def loader(prefetch: int):
+        def loader(pipeline: str, prefetch: int):
             return iter(phase_loader(dataset, "train", batch_size=BATCH, epochs=None,
-                                     prefetch=prefetch))
+                                     prefetch=prefetch, pipeline=pipeline))
 
-        warm = loader(0)
+        warm = loader("seisbench", 0)
         for _ in range(len(dataset) // BATCH):  # one pass: the waveform cache is now warm
             fixed = next(warm)
         state, loss = step(state, jnp.asarray(fixed["X"]), jnp.asarray(fixed["y"]))  # compile
         loss.block_until_ready()
         t_memory, _ = run_steps(step, state, lambda: fixed, args.steps)
-        batches = loader(4)
-        next(batches)  # start the worker, as the first epoch does
-        t_loader, t_wait = run_steps(step, state, lambda: next(batches), args.steps)
-        unfetched = loader(0)
-        t0 = time.perf_counter()
-        for _ in range(5):
+        rows.append(("step, in-memory batch", t_memory))
+        for pipeline in ("batched", "seisbench"):
+            batches = loader(pipeline, 4)
+            next(batches)  # start the worker, as the first epoch does
+            t_loader, t_wait = run_steps(step, state, lambda b=batches: next(b), args.steps)
+            unfetched = loader(pipeline, 0)
             next(unfetched)
-        t_produce = (time.perf_counter() - t0) / 5
-    rows = [("step, in-memory batch", t_memory), ("step, prefetching loader", t_loader),
-            ("  of which blocked in next()", t_wait), ("producer alone, one batch", t_produce)]
+            t0 = time.perf_counter()
+            for _ in range(5):
+                next(unfetched)
+            t_produce = (time.perf_counter() - t0) / 5
+            rows += [(f"step, {pipeline} prefetching loader", t_loader),
+                     ("  of which blocked in next()", t_wait),
+                     (f"{pipeline} producer alone, one batch", t_produce)]
+            ratios.append(f"{pipeline}: loader / in memory = {t_loader / t_memory:.2f}, "
+                          f"blocked in next() {100 * t_wait / t_loader:.1f}% of the loader run")
     table = "\n".join(["| case | s per step or batch |", "|---|---|"]
-                      + [f"| {name} | {t:.3f} |" for name, t in rows])
-    summary = (f"loader / in memory = {t_loader / t_memory:.2f}; blocked in next() "
-               f"{100 * t_wait / t_loader:.1f}% of the loader run")
+                      + [f"| {name} | {t:.4f} |" for name, t in rows])
+    summary = "; ".join(ratios)
     print(table)
     print(summary)
     if not args.no_record:
         append_results(
-            "PhaseNet data pipeline: prefetching loader vs in-memory batches",
+            "PhaseNet data pipeline: prefetching loaders vs in-memory batches",
             f"Machine: {os.cpu_count()} CPU cores, {jax.devices()[0].platform}. Batch {BATCH} "
             f"x 3001 x 3, {args.steps} Adam steps per case, synthetic dataset of 1000 traces, "
             f"waveform cache {args.waveform_cache!r} ({dataset.cache}).", f"{table}\n\n{summary}")

@@ -207,8 +207,10 @@ def test_waveform_cache_serves_the_same_batches(noisy_path, monkeypatch):
     plain = sbd.WaveformDataset(noisy_path, sampling_rate=100)
     cached = load_dataset(noisy_path, waveform_cache="trace")
     for epoch in range(2):
-        ref = phase_loader(plain, "train", batch_size=20, seed=epoch, prefetch=0)
-        got = phase_loader(cached, "train", batch_size=20, seed=epoch, prefetch=0)
+        ref = phase_loader(plain, "train", batch_size=20, seed=epoch, prefetch=0,
+                           pipeline="seisbench")
+        got = phase_loader(cached, "train", batch_size=20, seed=epoch, prefetch=0,
+                           pipeline="seisbench")
         for a, b in zip(ref, got, strict=True):
             np.testing.assert_array_equal(a["X"], b["X"])
             np.testing.assert_array_equal(a["y"], b["y"])

@@ -29,7 +29,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from jaxgeo.seismic.data import WINDOW_MODES
+from jaxgeo.seismic.data import PIPELINES, WINDOW_MODES
 from jaxgeo.seismic.phasenet import PhaseNet, PhaseNetConvLSTM, PhaseNetLSTM
 
 MODEL_TYPES = ("phasenet", "phasenet_lstm", "phasenet_convlstm")
@@ -240,6 +240,7 @@ def validate_config(config) -> None:
     check_choice(config, "model_type", MODEL_TYPES)
     check_choice(config, "model.norm", ("std", "peak"))
     check_choice(config, "eval.window", WINDOW_MODES)
+    check_choice(config, "data.pipeline", PIPELINES)
     check_positive(config, "model.filter_factor")
     check_positive(config, "train.batch_size")
     check_positive(config, "train.lr")
@@ -264,10 +265,11 @@ def train_phase(config, dataset=None):
     norm = str(config.model.norm)
     train_loader = phase_loader(dataset, "train", batch_size=int(t.batch_size), norm=norm,
                                 sigma=float(d.sigma), seed=int(t.seed), epochs=None,
-                                prefetch=int(d.prefetch))
+                                prefetch=int(d.prefetch), pipeline=str(d.pipeline))
     dev_loader = phase_loader(dataset, "dev", batch_size=int(t.batch_size), norm=norm,
                               sigma=float(d.sigma), seed=int(t.seed) + 1, epochs=1,
-                              drop_last=False, prefetch=int(d.prefetch))
+                              drop_last=False, prefetch=int(d.prefetch),
+                              pipeline=str(d.pipeline))
     module = build_model(config)
     state = create_state(module, float(t.lr), int(t.seed), int(t.lr_decay_steps))
     out.mkdir(parents=True, exist_ok=True)
@@ -367,6 +369,7 @@ def evaluate(module, variables, dataset, config, split: str = "test", *, predict
     from jaxgeo.seismic.metrics import phase_metrics
 
     check_choice(config, "eval.window", WINDOW_MODES)
+    check_choice(config, "data.pipeline", PIPELINES)
     e = config.eval
     from jaxgeo.seismic.data import WINDOW
 
@@ -374,6 +377,7 @@ def evaluate(module, variables, dataset, config, split: str = "test", *, predict
                           norm=str(norm or config.model.norm), sigma=float(config.data.sigma),
                           seed=int(e.seed), epochs=1, shuffle=False, drop_last=False,
                           prefetch=int(config.data.prefetch), mode=str(e.window),
+                          pipeline=str(config.data.pipeline),
                           margin=int(round(float(e.window_margin_s)
                                            * float(config.data.sampling_rate))),
                           window=int(window or WINDOW))
@@ -524,7 +528,7 @@ def default_config() -> ml_collections.ConfigDict:
         lstm_bidirectional=True, convlstm_hidden=32, convlstm_kernel=3, convlstm_frame=3))
     c.data = ml_collections.ConfigDict(dict(
         dataset="synthetic", sampling_rate=100.0, synthetic_traces=3000, seed=0, sigma=20.0,
-        prefetch=4, cache_dir="", waveform_cache="auto"))
+        prefetch=4, cache_dir="", waveform_cache="auto", pipeline="auto"))
     c.train = ml_collections.ConfigDict(dict(
         epochs=5, batch_size=32, lr=1e-3, lr_decay_steps=0, seed=0, steps_per_epoch=0,
         max_eval_batches=0,
