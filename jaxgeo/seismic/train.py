@@ -526,6 +526,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict(dict(
         filter_factor=1, norm="std", lstm_hidden_size=0, lstm_num_layers=1,
         lstm_bidirectional=True, convlstm_hidden=32, convlstm_kernel=3, convlstm_frame=3))
+    # data.waveform_cache: SeisBench's read cache (auto | trace | full | none); data.pipeline:
+    # how batches are made (auto | batched | seisbench, see jaxgeo.seismic.data.phase_loader)
     c.data = ml_collections.ConfigDict(dict(
         dataset="synthetic", sampling_rate=100.0, synthetic_traces=3000, seed=0, sigma=20.0,
         prefetch=4, cache_dir="", waveform_cache="auto", pipeline="auto"))
