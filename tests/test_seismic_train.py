@@ -137,6 +137,10 @@ def test_entry_script_errors(entry, dataset_path, tmp_path, capsys):
         entry.run(["--mode", "train_phase", "--config.data.waveform_cache=ram",
                    *_common(dataset_path, tmp_path / "d")])
     assert not (tmp_path / "d").exists()  # refused before anything is written
+    with pytest.raises(ValueError, match=r"config.data.pipeline = 'fast' is not allowed"):
+        entry.run(["--mode", "train_phase", "--config.data.pipeline=fast",
+                   *_common(dataset_path, tmp_path / "e")])
+    assert not (tmp_path / "e").exists()
     with pytest.raises(FileNotFoundError, match="does not exist or holds no checkpoints"):
         entry.run(["--mode", "eval_phase", *_common(dataset_path, tmp_path / "missing")])
     with pytest.raises(NotImplementedError, match="arrives with the magnitude issue"):
