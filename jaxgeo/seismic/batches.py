@@ -4,9 +4,10 @@
 time: about 0.9 ms of CPU per trace (pandas row lookups, ``np.take`` windowing, the labeller),
 60 ms per batch of 64, which on a 2-core machine is CPU taken from the training step.
 :class:`PhaseBatches` keeps a split's traces in memory and makes the same batches from the same
-random draws (one ``RandomState`` per sample, seeded as :class:`~jaxgeo.seismic.data.BatchLoader`
-seeds numpy's global RNG for seisbench), with the normalisation and the labels computed for the
-whole batch at once: the output equals the seisbench path's (``tests/test_seismic_batches.py``).
+random draws (a ``RandomState`` reseeded per sample with the seed that
+:class:`~jaxgeo.seismic.data.BatchLoader` gives numpy's global RNG for seisbench), with the
+normalisation and the labels computed for the whole batch at once: the output equals the
+seisbench path's (``tests/test_seismic_batches.py``).
 
 Window rules, for a trace of ``n`` samples and a ``window`` of ``w`` samples:
 
@@ -75,14 +76,14 @@ def _random_window(m: int, w: int, rng) -> int:
     return int(rng.randint(m - w, 1)) if m < w else int(rng.randint(0, m - w + 1))
 
 
-def draw_window(mode: str, n: int, onsets, window: int, margin: int,
+def draw_window(mode: str, n: int, onsets, w: int, containing: WindowContainingOnsets,
                 rng) -> tuple[tuple[int, ...], int, int]:
-    """``(shifts, lo, hi)`` for one trace: the window starts at ``sum(shifts)`` (SeisBench moves
-    the onsets by each shift in turn) and shows the trace's samples ``[lo, hi)``.
+    """``(shifts, lo, hi)`` for one trace of ``n`` samples and a ``w``-sample window: the window
+    starts at ``sum(shifts)`` (SeisBench moves the onsets by each shift in turn) and shows the
+    trace's samples ``[lo, hi)``. ``containing`` is the ``onsets_inside`` windower.
 
     ``rng`` is the sample's ``RandomState``; the draws are SeisBench's, in SeisBench's order.
     """
-    w = window
     if mode == "around_picks":
         picks = [float(o) for o in onsets if np.isfinite(o)] or [float(w)]
         p = int(rng.choice(picks) - w)  # WindowAroundSample: samples_before = w, truncated
@@ -96,7 +97,7 @@ def draw_window(mode: str, n: int, onsets, window: int, margin: int,
     if mode == "random":
         return (_random_window(n, w, rng),), 0, n
     if mode == "onsets_inside":
-        return (WindowContainingOnsets(w, margin).start(n, onsets, rng),), 0, n
+        return (containing.start(n, onsets, rng),), 0, n
     raise ValueError(f"mode must be one of {WINDOW_MODES}, got {mode!r}")
 
 
@@ -164,11 +165,9 @@ class PhaseBatches:
             raise ValueError(f"norm must be 'std' or 'peak', got {norm!r}")
         if mode not in WINDOW_MODES:
             raise ValueError(f"mode must be one of {WINDOW_MODES}, got {mode!r}")
-        if mode == "onsets_inside":
-            WindowContainingOnsets(window, margin)  # validates the margin
+        self.containing = WindowContainingOnsets(window, margin)  # also validates the margin
         self.table = table
-        self.norm, self.sigma, self.window, self.mode, self.margin = (
-            norm, sigma, int(window), mode, int(margin))
+        self.norm, self.sigma, self.window, self.mode = norm, sigma, int(window), mode
         self.detection, self.magnitude = detection, magnitude
 
     def __len__(self) -> int:
@@ -184,13 +183,13 @@ class PhaseBatches:
             trace, trace_onsets = table.waveforms[int(i)], table.onsets[int(i)]
             rng.seed(seed)
             shifts, lo, hi = draw_window(self.mode, trace.shape[-1], trace_onsets, w,
-                                         self.margin, rng)
+                                         self.containing, rng)
             start = sum(shifts)
             a, e = max(start, lo), min(start + w, hi)
             if e > a:
                 x[b, :, a - start : e - start] = trace[:, a:e]
-            rel = trace_onsets.copy()
-            for shift in shifts:
+            rel = trace_onsets
+            for shift in shifts:  # in turn, as SeisBench does (float rounding)
                 rel = rel - shift
             onsets[b] = rel
         batch = {"X": np.ascontiguousarray(normalize(x, self.norm).astype(np.float32)

@@ -420,7 +420,7 @@ def phase_loader(dataset, split: str, *, batch_size: int, norm: str = "std", sig
     samples per example: 3001 for PhaseNet, 6000 for EQTransformer).
     ``pipeline``: ``seisbench`` runs the seisbench.generate chain one trace at a time;
     ``batched`` reads the split into memory once and makes the same batches (equal arrays, the
-    same random draws) a batch at a time (:mod:`jaxgeo.seismic.batches`, ~10x less CPU);
+    same random draws) a batch at a time (:mod:`jaxgeo.seismic.batches`, 6x less CPU);
     ``auto`` is ``batched`` when the waveform files fill at most a quarter of RAM.
     """
     if pipeline not in PIPELINES:
