@@ -76,11 +76,11 @@ def _random_window(m: int, w: int, rng) -> int:
     return int(rng.randint(m - w, 1)) if m < w else int(rng.randint(0, m - w + 1))
 
 
-def draw_window(mode: str, n: int, onsets, w: int, containing: WindowContainingOnsets,
+def draw_window(mode: str, n: int, onsets, w: int, containing: WindowContainingOnsets | None,
                 rng) -> tuple[tuple[int, ...], int, int]:
     """``(shifts, lo, hi)`` for one trace of ``n`` samples and a ``w``-sample window: the window
     starts at ``sum(shifts)`` (SeisBench moves the onsets by each shift in turn) and shows the
-    trace's samples ``[lo, hi)``. ``containing`` is the ``onsets_inside`` windower.
+    trace's samples ``[lo, hi)``. ``containing``: the ``onsets_inside`` windower.
 
     ``rng`` is the sample's ``RandomState``; the draws are SeisBench's, in SeisBench's order.
     """
@@ -165,7 +165,9 @@ class PhaseBatches:
             raise ValueError(f"norm must be 'std' or 'peak', got {norm!r}")
         if mode not in WINDOW_MODES:
             raise ValueError(f"mode must be one of {WINDOW_MODES}, got {mode!r}")
-        self.containing = WindowContainingOnsets(window, margin)  # also validates the margin
+        # the onsets_inside windower (it validates the margin); other modes do not use it
+        self.containing = (WindowContainingOnsets(window, margin) if mode == "onsets_inside"
+                           else None)
         self.table = table
         self.norm, self.sigma, self.window, self.mode = norm, sigma, int(window), mode
         self.detection, self.magnitude = detection, magnitude
