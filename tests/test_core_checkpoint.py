@@ -30,18 +30,16 @@ JOB = textwrap.dedent("""
         noise = 1e-3 * jax.random.normal(rng, b["y"].shape)  # uses the per-step key
         return jnp.mean((model.apply(params, b["x"]) - b["y"] - noise) ** 2), {}
 
-    state = TrainState.create(apply_fn=model.apply, tx=optax.adam(1e-2), rng=jax.random.key(2),
+    state = TrainState.create(tx=optax.adam(1e-2), rng=jax.random.key(2),
                               params=model.init(jax.random.key(0), jnp.zeros((1, 4))))
     ckpt = Checkpointer(out + "/ckpt", save_every=2, keep=2, config={"lr": 1e-2, "width": 16})
-    if resume == "resume" and ckpt.latest_step() is not None:
-        state = ckpt.restore(state)
 
     def crash(step, state, metrics):
         if step == crash_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
     state, _ = fit(state, make_train_step(loss_fn), batch, num_steps=total, hooks=[crash],
-                   checkpointer=ckpt)
+                   checkpointer=ckpt, checkpoint_every=2, resume=resume == "resume")
     ckpt.close()
     flat = jax.tree_util.tree_leaves(state.params)
     np.savez(out + "/params.npz", *[np.asarray(a) for a in flat])

@@ -35,7 +35,7 @@ def linear_loss(params, batch, rng):
 
 def linear_state(lr=0.1):
     params = {"w": jnp.zeros(3), "b": jnp.zeros(())}
-    return TrainState.create(apply_fn=None, params=params, tx=optax.adam(lr),
+    return TrainState.create(params=params, tx=optax.adam(lr),
                              rng=jax.random.key(0))
 
 
@@ -96,7 +96,7 @@ def test_early_stopping_on_eval_metric():
     stopper = EarlyStopping("val", patience=3)
     state, history = fit(linear_state(), make_train_step(linear_loss),
                          lambda s: {"x": X, "y": Y}, num_steps=100,
-                         eval_fn=lambda st: {"val": next(scores)}, eval_every=2,
+                         evaluate=lambda st: {"val": next(scores)}, eval_every=2,
                          early_stopping=stopper)
     assert history["eval/val"] == [5.0, 4.0, 4.5, 4.2, 4.1]
     assert int(state.step) == 10
@@ -221,12 +221,12 @@ def test_batch_stats_train_step_matches_torch_and_hand_statistics():
                            x_eval, train=False)
         return {"loss": jnp.mean((pred - y_eval) ** 2)}
 
-    state = TrainState.create(apply_fn=model.apply, params=variables["params"],
+    state = TrainState.create(params=variables["params"],
                               batch_stats=variables["batch_stats"], tx=optax.sgd(lr),
                               rng=jax.random.key(1))
     state, history = fit(state, make_train_step(loss_fn, uses_batch_stats=True),
                          lambda s: {"x": xs[s], "y": ys[s]}, num_steps=steps,
-                         eval_fn=eval_fn, eval_every=steps)
+                         evaluate=eval_fn, eval_every=steps)
 
     # Reference 1: the same network in PyTorch, same initial weights, same SGD steps.
     lin1, bn, lin2 = torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4, eps=eps, momentum=0.1), \

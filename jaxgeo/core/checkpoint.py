@@ -87,11 +87,17 @@ class Checkpointer:
             shutil.rmtree(self.directory / name, ignore_errors=True)
 
     # ------------------------------------------------------------------ save
-    def save(self, step: int, state: Any, *, force: bool = False) -> bool:
-        """Save `state` at `step` if it falls on the interval (or `force`); returns saved?"""
+    def save(self, step: int, state: Any, *, force: bool = False,
+             host: dict | None = None) -> bool:
+        """Save `state` at `step` if it falls on the interval (or `force`); returns saved?
+
+        `host`: JSON-serialisable host-side state stored with the step (the training loop's
+        history, stream position and hook state), read back by ``stored_meta()["host"]``.
+        """
         if not force and step % self.save_every:
             return False
-        meta = {"schema_version": SCHEMA_VERSION, "step": int(step), "config": self.config}
+        meta = {"schema_version": SCHEMA_VERSION, "step": int(step), "config": self.config,
+                "host": host}
         saved = self._manager.save(
             int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                meta=ocp.args.JsonSave(meta)), force=True)

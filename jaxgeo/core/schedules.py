@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -107,3 +108,99 @@ def set_learning_rate(opt_state: Any, learning_rate: float) -> Any:
             if hasattr(opt_state, "_fields") else tuple(set_learning_rate(s, learning_rate)
                                                          for s in opt_state)
     return opt_state
+
+
+# ----------------------------------------------------------------- host-driven LR scale
+LR_SCALE = "lr_scale"
+
+
+def lr_scale_transform(initial: float = 1.0) -> optax.GradientTransformation:
+    """Multiply updates by a scale held in the optimizer state (``inject_hyperparams``).
+
+    Chain it after an optimizer (:func:`with_lr_scale`); the host sets the scale with
+    :func:`set_lr_scale` between steps, and since it lives in the optimizer state it is
+    checkpointed with it (a resumed run continues with the same scale).
+    """
+    return optax.inject_hyperparams(lambda lr_scale: optax.scale(lr_scale))(lr_scale=initial)
+
+
+def with_lr_scale(tx: optax.GradientTransformation) -> optax.GradientTransformation:
+    """``tx`` followed by :func:`lr_scale_transform` (the effective LR is lr x scale)."""
+    return optax.chain(tx, lr_scale_transform())
+
+
+def _is_scale_state(node: Any) -> bool:
+    return hasattr(node, "hyperparams") and LR_SCALE in getattr(node, "hyperparams", {})
+
+
+def set_lr_scale(opt_state: Any, value: float) -> Any:
+    """A copy of `opt_state` whose :func:`lr_scale_transform` scale(s) are `value`.
+
+    States without such a transformation are returned unchanged.
+    """
+    def put(node):
+        if not _is_scale_state(node):
+            return node
+        old = node.hyperparams[LR_SCALE]
+        hyper = {**node.hyperparams, LR_SCALE: jnp.asarray(value, jnp.asarray(old).dtype)}
+        return node._replace(hyperparams=hyper)
+
+    return jax.tree_util.tree_map(put, opt_state, is_leaf=_is_scale_state)
+
+
+def get_lr_scale(opt_state: Any) -> float | None:
+    """The scale of the first :func:`lr_scale_transform` in `opt_state` (None if absent)."""
+    found = [n for n in jax.tree_util.tree_leaves(opt_state, is_leaf=_is_scale_state)
+             if _is_scale_state(n)]
+    return float(found[0].hyperparams[LR_SCALE]) if found else None
+
+
+class LrScale:
+    """Host-side LR scale: linear warmup over epochs, then reduce-on-plateau.
+
+    During the first `warmup_epochs` epochs the scale of epoch ``e`` is
+    ``start + (1 - start) * e / warmup_epochs`` (10 % -> 100 % by default); from then on it is
+    the plateau scale, which :class:`ReduceOnPlateau` lowers by `factor` when the monitored
+    evaluation metric has not improved for `patience` evaluations (plateau evaluations are
+    counted only after the warmup). ``plateau_patience=None`` disables the plateau part.
+    """
+
+    def __init__(self, warmup_epochs: int = 0, warmup_start: float = 0.1,
+                 monitor: str = "dev_loss", plateau_factor: float = 0.5,
+                 plateau_patience: int | None = None, min_scale: float = 0.0,
+                 threshold: float = 1e-4):
+        if warmup_epochs < 0 or not 0 < warmup_start <= 1:
+            raise ValueError(f"warmup_epochs={warmup_epochs} must be >= 0 and "
+                             f"warmup_start={warmup_start} in (0, 1]")
+        self.warmup_epochs, self.warmup_start, self.monitor = warmup_epochs, warmup_start, monitor
+        self.plateau = (ReduceOnPlateau(factor=plateau_factor, patience=plateau_patience,
+                                        min_scale=min_scale, threshold=threshold)
+                        if plateau_patience is not None else None)
+        self.current = 1.0
+
+    def value(self, epoch: int) -> float:
+        """The scale to use during epoch `epoch` (0-based)."""
+        if epoch < self.warmup_epochs:
+            scale = self.warmup_start + (1 - self.warmup_start) * epoch / self.warmup_epochs
+        else:
+            scale = self.plateau.scale if self.plateau is not None else 1.0
+        self.current = float(scale)
+        return self.current
+
+    def observe(self, metrics: dict, epochs_done: int) -> None:
+        """Feed one evaluation (after `epochs_done` complete epochs) to the plateau rule."""
+        if self.plateau is None or epochs_done <= self.warmup_epochs:
+            return
+        if self.monitor not in metrics:
+            raise KeyError(f"the LR plateau rule monitors {self.monitor!r}, but the "
+                           f"evaluation returned only {sorted(metrics)}")
+        self.plateau.update(metrics[self.monitor])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"current": self.current,
+                "plateau": self.plateau.state_dict() if self.plateau is not None else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.current = float(state["current"])
+        if self.plateau is not None and state.get("plateau"):
+            self.plateau.load_state_dict(state["plateau"])
