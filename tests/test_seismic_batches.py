@@ -76,3 +76,51 @@ def test_batched_pipeline_costs_a_fraction_of_the_cpu(datasets):
     # measured 6x less CPU for batches of 64 (59 -> 9.4 ms) and of 32; 3x leaves room for
     # the machine while still failing if the batched path fell back to per-trace work
     assert batched < seisbench / 3, (batched, seisbench)
+
+
+@pytest.fixture(scope="module")
+def regional_picks(tmp_path_factory):
+    """The synthetic set with its picks moved to regional phase columns, as INSTANCE/ETHZ-like
+    datasets carry them: a third of the traces picked only in Pg/Sg, a third with a second P
+    pick (Pn, 40 samples before P), the rest in P/S."""
+    import pandas as pd
+
+    path = write_synthetic_dataset(tmp_path_factory.mktemp("regional") / "ds", SyntheticConfig(
+        n_traces=60, seed=9, noise_fraction=0.1, split_fractions=(0.7, 0.15, 0.15)))
+    meta = pd.read_csv(path / "metadata.csv")
+    third = np.arange(len(meta)) % 3
+    for phase, column in (("P", "trace_Pg_arrival_sample"), ("S", "trace_Sg_arrival_sample")):
+        meta[column] = np.where(third == 0, meta[f"trace_{phase}_arrival_sample"], np.nan)
+        meta.loc[third == 0, f"trace_{phase}_arrival_sample"] = np.nan
+    meta["trace_Pn_arrival_sample"] = np.where(third == 1, meta["trace_P_arrival_sample"] - 40,
+                                               np.nan)
+    meta.to_csv(path / "metadata.csv", index=False)
+    return load_dataset(path)
+
+
+@pytest.mark.parametrize("mode", ["around_picks", "onsets_inside"])
+def test_regional_pick_columns_are_picks_in_both_pipelines(regional_picks, mode):
+    from jaxgeo.seismic.labels import pick_columns
+
+    ds = regional_picks
+    assert pick_columns(ds.metadata.columns) == {
+        "trace_P_arrival_sample": "P", "trace_Pg_arrival_sample": "P",
+        "trace_Pn_arrival_sample": "P", "trace_S_arrival_sample": "S",
+        "trace_Sg_arrival_sample": "S"}
+    kw = dict(batch_size=7, sigma=10, mode=mode, detection=True, magnitude=True, prefetch=0,
+              epochs=1, seed=4, shuffle=False, drop_last=False)
+    ref = list(phase_loader(ds, "train", pipeline="seisbench", **kw))
+    got = list(phase_loader(ds, "train", pipeline="batched", **kw))
+    for a, b in zip(ref, got, strict=True):
+        for key in a:  # SeisBench's labellers given the column -> phase dict: exact equality
+            np.testing.assert_array_equal(b[key], a[key], err_msg=f"{mode} {key}")
+    y = np.concatenate([b["y"] for b in got])
+    meta = ds.train().metadata
+    only_regional = meta["trace_Pg_arrival_sample"].notna().to_numpy()
+    # A trace picked only in Pg/Sg is an event: its P and S labels reach the Gaussian peak 1
+    # somewhere in the window (the onset sample itself), as a P/S-picked trace does.
+    inside = y[only_regional, :, 1].max(axis=1)
+    assert only_regional.sum() >= 10 and np.mean(inside > 0.99) > 0.8
+    if mode == "onsets_inside":  # every onset inside the window: all of them peak
+        assert np.all(y[only_regional, :, 1].max(axis=1) > 0.99)
+        assert np.all(y[only_regional, :, 2].max(axis=1) > 0.99)

@@ -8,11 +8,11 @@ import seisbench.data as sbd  # noqa: E402
 
 from jaxgeo.seismic.data import (  # noqa: E402
     BatchLoader,
-    WindowContainingOnsets,
     get_split,
     load_dataset,
     phase_loader,
 )
+from jaxgeo.seismic.labels import WindowContainingOnsets
 from jaxgeo.seismic.synthetic import (  # noqa: E402
     SyntheticConfig,
     travel_times,

@@ -14,7 +14,7 @@ Window rules, for a trace of ``n`` samples and a ``window`` of ``w`` samples:
 * ``around_picks``: ``WindowAroundSample`` (a random available pick, ``w`` samples before it,
   ``2 w`` long, cut at the trace ends), then ``RandomWindow(w, strategy="pad")`` inside it;
 * ``random``: ``RandomWindow(w, strategy="pad")`` over the whole trace;
-* ``onsets_inside``: :class:`~jaxgeo.seismic.data.WindowContainingOnsets`.
+* ``onsets_inside``: :class:`~jaxgeo.seismic.labels.WindowContainingOnsets`.
 
 Each rule yields a window start and the part ``[lo, hi)`` of the trace it may show; samples of the
 window outside it are zero (SeisBench's padding).
@@ -22,11 +22,14 @@ window outside it are zero (SeisBench's padding).
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from jaxgeo.seismic.data import PHASE_COLUMNS, WINDOW_MODES, WindowContainingOnsets
+from jaxgeo.core.logging import progress
+from jaxgeo.seismic.labels import PHASE_COLUMNS, WINDOW_MODES, WindowContainingOnsets
 
 # SeisBench's Normalize eps and DetectionLabeller factor (detections run P .. S + 1.4 (S - P))
 NORMALIZE_EPS = 1e-10
@@ -38,30 +41,38 @@ class TraceTable:
     """A split's traces and the metadata the phase labels need, as ``get_sample`` returns them.
 
     ``waveforms``: one ``[channels, n_i]`` array per trace (resampled, in the dataset's
-    component order); ``onsets``: ``[N, 2]`` P and S samples (NaN where missing);
+    component order); ``onsets``: ``[N, K]`` samples of the K pick columns (NaN where
+    missing); ``phases``: ``[K]`` 0 for a P column, 1 for an S column;
     ``magnitudes``: ``[N]`` (NaN where missing).
     """
 
     waveforms: tuple[np.ndarray, ...]
     onsets: np.ndarray
     magnitudes: np.ndarray
+    phases: np.ndarray
 
     def __len__(self) -> int:
         return len(self.waveforms)
 
 
-def read_traces(part, magnitude_column: str = "source_magnitude") -> TraceTable:
-    """Read every trace of a ``WaveformDataset`` (a split) into memory, with a progress bar."""
-    from jaxgeo.seismic._progress import progress
+def read_traces(part, columns: Mapping[str, str] = PHASE_COLUMNS,
+                magnitude_column: str = "source_magnitude") -> TraceTable:
+    """Read every trace of a ``WaveformDataset`` (a split) into memory, with a progress bar.
 
+    Args:
+      part: the dataset or split.
+      columns: pick column -> "P" or "S" (:func:`~jaxgeo.seismic.labels.pick_columns`).
+      magnitude_column: the metadata column of the event magnitude.
+    """
     waveforms, onsets, magnitudes = [], [], []
     for i in progress(range(len(part)), desc="reading traces"):
         x, meta = part.get_sample(i)
         waveforms.append(x)
-        onsets.append([_as_float(meta.get(c)) for c in PHASE_COLUMNS])
+        onsets.append([_as_float(meta.get(c)) for c in columns])
         magnitudes.append(_as_float(meta.get(magnitude_column)))
-    return TraceTable(tuple(waveforms), np.asarray(onsets, np.float64).reshape(-1, 2),
-                      np.asarray(magnitudes, np.float64))
+    phases = np.asarray([0 if p == "P" else 1 for p in columns.values()], np.int64)
+    return TraceTable(tuple(waveforms), np.asarray(onsets, np.float64).reshape(-1, len(columns)),
+                      np.asarray(magnitudes, np.float64), phases)
 
 
 def _as_float(value) -> float:
@@ -109,19 +120,25 @@ def normalize(x: np.ndarray, norm: str) -> np.ndarray:
     return x / (np.std(x, axis=-1, keepdims=True) + NORMALIZE_EPS)
 
 
-def phase_labels(onsets: np.ndarray, length: int, sigma: float) -> np.ndarray:
+def phase_labels(onsets: np.ndarray, length: int, sigma: float,
+                 phases: np.ndarray | None = None) -> np.ndarray:
     """``[B, length, 3]`` float32 (N, P, S) Gaussian pick labels for window-relative
-    ``onsets [B, 2]`` (samples).
+    ``onsets [B, K]`` (samples) of K pick columns whose phase is ``phases [K]`` (0 P, 1 S;
+    default: K = 2 columns, P then S).
 
     SeisBench's ``ProbabilisticLabeller``, in float64 with its operations in its order:
-    exp(-(t - onset)^2 / (2 sigma^2)) per phase (0 where the onset is missing), P and S divided
-    by max(1, P + S), N = 1 - P - S.
+    exp(-(t - onset)^2 / (2 sigma^2)) per column (0 where the onset is missing), the maximum
+    over the columns of one phase, P and S divided by max(1, P + S), N = 1 - P - S.
     """
-    picks = np.arange(length) - onsets[:, :, None]  # [B, 2, length]
-    np.multiply(picks, picks, out=picks)  # = np.power(., 2.0), which numpy computes as x * x
-    picks /= -(2 * np.power(sigma, 2.0))  # a / -c == -a / c exactly
-    np.exp(picks, out=picks)
-    picks[np.isnan(onsets)] = 0
+    phases = np.asarray([0, 1] if phases is None else phases)
+    columns = np.arange(length) - onsets[:, :, None]  # [B, K, length]
+    np.multiply(columns, columns, out=columns)  # = np.power(., 2.0), computed as x * x
+    columns /= -(2 * np.power(sigma, 2.0))  # a / -c == -a / c exactly
+    np.exp(columns, out=columns)
+    columns[np.isnan(onsets)] = 0
+    picks = np.zeros((len(onsets), 2, length))
+    for k, phase in enumerate(phases):
+        np.maximum(picks[:, phase], columns[:, k], out=picks[:, phase])
     picks /= np.maximum(1, picks[:, 0] + picks[:, 1])[:, None, :]
     labels = np.empty((len(onsets), length, 3), np.float32)
     labels[..., 0] = 1 - (picks[:, 0] + picks[:, 1])
@@ -130,9 +147,16 @@ def phase_labels(onsets: np.ndarray, length: int, sigma: float) -> np.ndarray:
     return labels
 
 
-def detection_labels(onsets: np.ndarray, length: int) -> np.ndarray:
-    """``[B, length]`` SeisBench ``DetectionLabeller`` labels: 1 from P to S + 1.4 (S - P)."""
-    p, s = onsets[:, :1], onsets[:, 1:]
+def detection_labels(onsets: np.ndarray, length: int,
+                     phases: np.ndarray | None = None) -> np.ndarray:
+    """``[B, length]`` SeisBench ``DetectionLabeller`` labels: 1 from P to S + 1.4 (S - P),
+    with P and S the earliest onsets of the P and the S columns (``phases`` as in
+    :func:`phase_labels`)."""
+    phases = np.asarray([0, 1] if phases is None else phases)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no pick of that phase
+        p = np.nanmin(onsets[:, phases == 0], axis=1, keepdims=True)
+        s = np.nanmin(onsets[:, phases == 1], axis=1, keepdims=True)
     valid = np.isfinite(p) & np.isfinite(s) & (s >= p)
     with np.errstate(invalid="ignore"):
         end = np.trunc(s + DETECTION_FACTOR * (s - p))
@@ -141,7 +165,7 @@ def detection_labels(onsets: np.ndarray, length: int) -> np.ndarray:
 
 
 def magnitude_labels(onsets: np.ndarray, magnitudes: np.ndarray, length: int) -> np.ndarray:
-    """``[B, length]`` :class:`~jaxgeo.seismic.data.MagnitudeLabeller` labels: 0 before the
+    """``[B, length]`` :class:`~jaxgeo.seismic.labels.MagnitudeLabeller` labels: 0 before the
     first pick, the magnitude from it on (0 throughout without a pick or a magnitude)."""
     earliest = np.min(np.where(np.isfinite(onsets), onsets, np.inf), axis=1)
     valid = np.isfinite(earliest) & np.isfinite(magnitudes)
@@ -179,7 +203,7 @@ class PhaseBatches:
         w, table = self.window, self.table
         first = table.waveforms[int(indices[0])]
         x = np.zeros((len(indices), first.shape[0], w), first.dtype)
-        onsets = np.empty((len(indices), 2))
+        onsets = np.empty((len(indices), table.onsets.shape[1]))
         rng = np.random.RandomState()  # reseeded per sample: 2 us, where a new one costs 100 us
         for b, (i, seed) in enumerate(zip(indices, seeds, strict=True)):
             trace, trace_onsets = table.waveforms[int(i)], table.onsets[int(i)]
@@ -196,9 +220,9 @@ class PhaseBatches:
             onsets[b] = rel
         batch = {"X": np.ascontiguousarray(normalize(x, self.norm).astype(np.float32)
                                            .transpose(0, 2, 1)),
-                 "y": phase_labels(onsets, w, self.sigma)}
+                 "y": phase_labels(onsets, w, self.sigma, table.phases)}
         if self.detection:
-            batch["detection"] = detection_labels(onsets, w)
+            batch["detection"] = detection_labels(onsets, w, table.phases)
         if self.magnitude:
             picked = table.magnitudes[np.asarray(indices, int)]
             batch["magnitude"] = magnitude_labels(onsets, picked, w)

@@ -19,11 +19,24 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import seisbench.data as sbd
+import seisbench.generate as sbg
+
+from jaxgeo.seismic.batches import PhaseBatches, read_traces
+from jaxgeo.seismic.labels import (
+    PHASE_COLUMNS,
+    WINDOW,
+    WINDOW_MODES,
+    MagnitudeLabeller,
+    WindowContainingOnsets,
+    phases_of,
+    pick_columns,
+)
 
 # Names accepted by load_dataset -> seisbench.data class name.
 NAMED_DATASETS = {
@@ -36,9 +49,7 @@ NAMED_DATASETS = {
         "LFEStacksCascadiaBostock2015",
     )
 }
-PHASE_COLUMNS = {"trace_P_arrival_sample": "P", "trace_S_arrival_sample": "S"}
 SPLITS = ("train", "dev", "test")
-WINDOW = 3001
 # seisbench.generate draws from numpy's global RNG: seeding + drawing must not interleave
 # between loaders running in different threads.
 _GLOBAL_RNG_LOCK = threading.Lock()
@@ -96,8 +107,6 @@ def _cache_strategy(waveform_cache: str, dataset) -> str | None:
 
 
 def _open_dataset(name_or_path, sampling_rate, synthetic_traces, seed, cache_dir, **kwargs):
-    import seisbench.data as sbd
-
     key = str(name_or_path)
     if key.lower() == "synthetic":
         from jaxgeo.seismic.synthetic import (
@@ -152,98 +161,27 @@ def get_split(dataset, split: str):
     return part
 
 
-class MagnitudeLabeller:
-    """Magnitude label: 0 before the first valid pick in the window, the magnitude after it.
-
-    Writes ``state_dict[key] = ([samples] float32, metadata)``; noise traces (no pick) are 0.
-    """
-
-    def __init__(self, phase_columns=tuple(PHASE_COLUMNS), magnitude_column="source_magnitude",
-                 key="magnitude"):
-        self.phase_columns = tuple(phase_columns)
-        self.magnitude_column = magnitude_column
-        self.key = key
-
-    def __call__(self, state_dict):
-        x, meta = state_dict["X"]
-        n = x.shape[-1]
-        picks = [meta.get(c, np.nan) for c in self.phase_columns]
-        picks = [p for p in picks if p is not None and np.isfinite(p)]
-        label = np.zeros(n, np.float32)
-        mag = meta.get(self.magnitude_column, np.nan)
-        if picks and mag is not None and np.isfinite(mag):
-            first = int(np.clip(np.floor(min(picks)), 0, n))
-            label[first:] = mag
-        state_dict[self.key] = (label, meta)
-
-
-class WindowContainingOnsets:
-    """A ``windowlen`` window (seisbench ``FixedWindow``, padded) with every onset inside it at
-    least ``margin`` samples from both window edges; a random window for traces without onsets.
-
-    The evaluation-window rule of SeisBench's pick benchmark (``generate_eval_targets.py``,
-    ``select_window_containing(..., bounds=(50, 50))`` at 100 Hz): an onset is never scored
-    at the very border of a window, where the model sees no signal before (or after) it. When
-    the onsets spread too wide for that, the window is placed for the first onset only. The
-    start is drawn with numpy's global RNG, which :class:`BatchLoader` seeds per sample.
-    """
-
-    def __init__(self, windowlen: int = WINDOW, margin: int = 50,
-                 phase_columns=tuple(PHASE_COLUMNS), key: str = "X"):
-        if margin < 0 or 2 * margin >= windowlen:
-            raise ValueError(f"margin must lie in [0, windowlen / 2), got {margin}")
-        self.windowlen = int(windowlen)
-        self.margin = int(margin)
-        self.phase_columns = tuple(phase_columns)
-        self.key = key
-
-    def start(self, n: int, onsets, rng=np.random) -> int:
-        """Window start for a trace of ``n`` samples with the given onset samples; ``rng`` is
-        a ``numpy.random.RandomState`` (default: numpy's global one, as seisbench uses)."""
-        w, b = self.windowlen, self.margin
-        latest_in_trace = max(0, n - w)
-        onsets = sorted(float(o) for o in onsets if o is not None and np.isfinite(o))
-        if not onsets:
-            return int(rng.randint(0, latest_in_trace + 1))
-        for group in (onsets, onsets[:1]):
-            lo = max(0, int(np.ceil(group[-1])) - (w - 1 - b))
-            hi = min(latest_in_trace, int(np.floor(group[0])) - b)
-            if lo <= hi:
-                return int(rng.randint(lo, hi + 1))
-        return int(np.clip(int(onsets[0]) - w // 2, 0, latest_in_trace))
-
-    def __call__(self, state_dict):
-        import seisbench.generate as sbg
-
-        x, meta = state_dict[self.key]
-        onsets = [meta.get(c, np.nan) for c in self.phase_columns]
-        p0 = self.start(x.shape[-1], onsets)
-        sbg.FixedWindow(windowlen=self.windowlen, strategy="pad", key=self.key)(
-            state_dict, p0=p0)
-
-
-WINDOW_MODES = ("around_picks", "random", "onsets_inside")
 
 
 def phase_augmentations(*, norm: str = "std", sigma: float = 20, window: int = WINDOW,
                         mode: str = "around_picks", detection: bool = False,
-                        magnitude: bool = False, margin: int = 50) -> list:
+                        magnitude: bool = False, margin: int = 50,
+                        columns: Mapping[str, str] = PHASE_COLUMNS) -> list:
     """SeisBench augmentation chain for PhaseNet-style training/evaluation.
 
     ``mode``: ``around_picks`` (a 2·window region around a random pick, then a random ``window``
     inside it, padded where the trace ends; the training windows), ``random`` (a random window
     anywhere) or ``onsets_inside`` (every onset at least ``margin`` samples inside the window:
     SeisBench's evaluation windows, see :class:`WindowContainingOnsets`).
+    ``columns``: the dataset's pick columns -> P/S (:func:`~jaxgeo.seismic.labels.pick_columns`).
     """
-    import seisbench.generate as sbg
-
     if norm not in ("std", "peak"):
         raise ValueError(f"norm must be 'std' or 'peak', got {norm!r}")
     if mode == "onsets_inside":
-        windows = [WindowContainingOnsets(window, margin)]
+        windows = [WindowContainingOnsets(window, margin, phase_columns=tuple(columns))]
     elif mode == "around_picks":
         windows = [
-            sbg.WindowAroundSample(list(PHASE_COLUMNS), samples_before=window, windowlen=2 * window,
+            sbg.WindowAroundSample(list(columns), samples_before=window, windowlen=2 * window,
                                    selection="random", strategy="variable"),
             sbg.RandomWindow(windowlen=window, strategy="pad"),
         ]
@@ -254,20 +192,18 @@ def phase_augmentations(*, norm: str = "std", sigma: float = 20, window: int = W
     augs = windows + [
         sbg.Normalize(demean_axis=-1, amp_norm_axis=-1, amp_norm_type=norm),
         sbg.ChangeDtype(np.float32),
-        sbg.ProbabilisticLabeller(label_columns=PHASE_COLUMNS, model_labels="NPS", sigma=sigma,
+        sbg.ProbabilisticLabeller(label_columns=dict(columns), model_labels="NPS", sigma=sigma,
                                   dim=0),
     ]
     if detection:
-        augs.append(sbg.DetectionLabeller("trace_P_arrival_sample", "trace_S_arrival_sample",
+        augs.append(sbg.DetectionLabeller(phases_of(columns, "P"), phases_of(columns, "S"),
                                           key=("X", "detection")))
     if magnitude:
-        augs.append(MagnitudeLabeller())
+        augs.append(MagnitudeLabeller(phase_columns=tuple(columns)))
     return augs
 
 
 def make_generator(dataset_part, augmentations):
-    import seisbench.generate as sbg
-
     gen = sbg.GenericGenerator(dataset_part)
     gen.add_augmentations(augmentations)
     return gen
@@ -427,14 +363,13 @@ def phase_loader(dataset, split: str, *, batch_size: int, norm: str = "std", sig
         raise ValueError(f"pipeline={pipeline!r}: use one of {PIPELINES}")
     part = get_split(dataset, split)
     train = split == "train"
+    columns = pick_columns(part.metadata.columns)
     options = dict(norm=norm, sigma=sigma, detection=detection, magnitude=magnitude, mode=mode,
                    margin=margin, window=int(window))
     if pipeline == "batched" or (pipeline == "auto" and _fits_in_memory(part)):
-        from jaxgeo.seismic.batches import PhaseBatches, read_traces
-
-        source = PhaseBatches(read_traces(part), **options)
+        source = PhaseBatches(read_traces(part, columns), **options)
     else:
-        source = make_generator(part, phase_augmentations(**options))
+        source = make_generator(part, phase_augmentations(**options, columns=columns))
     return BatchLoader(source, batch_size, shuffle=train if shuffle is None else shuffle,
                        seed=seed, epochs=epochs, prefetch=prefetch,
                        drop_last=train if drop_last is None else drop_last)

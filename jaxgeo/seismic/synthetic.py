@@ -25,12 +25,14 @@ name, then renamed).
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import seisbench.data as sbd
+
+from jaxgeo.core.files import atomic_path
+from jaxgeo.core.logging import progress
 
 # Bump when the generated waveforms change: cached 'synthetic' datasets are keyed by it.
 GENERATOR_VERSION = 3
@@ -255,21 +257,15 @@ def write_synthetic_dataset(path: str | Path, config: SyntheticConfig | None = N
     Deterministic given ``config.seed``. Raises FileExistsError when ``path`` exists unless
     ``overwrite``.
     """
-    import seisbench.data as sbd
-
-    from jaxgeo.seismic._progress import progress
-
     cfg = config or SyntheticConfig()
     cfg.validate()
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True or choose another folder")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     rng = np.random.default_rng(cfg.seed)
     splits = _split_labels(rng, cfg.n_traces, cfg.split_fractions)
     noise_flags = rng.random(cfg.n_traces) < cfg.noise_fraction
-    try:
+    with atomic_path(path, directory=True) as tmp:
         writer = sbd.WaveformDataWriter(tmp / "metadata.csv", tmp / "waveforms.hdf5")
         with writer:
             writer.data_format = {
@@ -288,9 +284,4 @@ def write_synthetic_dataset(path: str | Path, config: SyntheticConfig | None = N
                 meta["source_id"] = f"syn{cfg.seed}_{i:06d}"
                 meta["split"] = str(splits[i])
                 writer.add_trace(meta, wave)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return path
