@@ -31,6 +31,7 @@ import seisbench.models as sbm  # noqa: E402
 import torch  # noqa: E402
 from _results import append_results  # noqa: E402
 
+from jaxgeo.core.train import compile_step  # noqa: E402
 from jaxgeo.seismic.phasenet import (  # noqa: E402
     BN_EPS,
     DOWN_PADDING,
@@ -41,7 +42,8 @@ from jaxgeo.seismic.phasenet import (  # noqa: E402
     decoder_filters,
     encoder_filters,
 )
-from jaxgeo.seismic.train import create_state, make_train_step  # noqa: E402
+from jaxgeo.seismic.registry import PHASE_TASK  # noqa: E402
+from jaxgeo.seismic.train import create_state, make_step  # noqa: E402
 
 BATCH = 64
 LEVEL_SAMPLES = (3001, 751, 188, 47, 12)
@@ -134,7 +136,7 @@ def time_steps(repeats: int, rng) -> tuple[float, float]:
     y = np.full((BATCH, 3001, 3), 1 / 3, np.float32)
     module = PhaseNet()
     state = create_state(module, 1e-3, 0)
-    step = make_train_step(module)
+    step = compile_step(make_step(module, PHASE_TASK))
     xj, yj = jnp.asarray(x), jnp.asarray(y)
     ref = sbm.PhaseNet()
     opt = torch.optim.Adam(ref.parameters(), 1e-3)
@@ -148,7 +150,7 @@ def time_steps(repeats: int, rng) -> tuple[float, float]:
         (-(yt * torch.log(prob + 1e-5)).mean(-1).sum(-1).mean()).backward()
         opt.step()
 
-    jax_step = lambda: jax.block_until_ready(step(state, xj, yj))  # noqa: E731
+    jax_step = lambda: jax.block_until_ready(step(state, {"X": xj, "y": yj}))  # noqa: E731
     jax_step(), torch_step()
     jt, tt = [], []
     for _ in range(repeats):

@@ -35,10 +35,12 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 from _results import append_results  # noqa: E402
 
+from jaxgeo.core.train import compile_step  # noqa: E402
 from jaxgeo.seismic.data import load_dataset, phase_loader  # noqa: E402
 from jaxgeo.seismic.phasenet import PhaseNet  # noqa: E402
+from jaxgeo.seismic.registry import PHASE_TASK  # noqa: E402
 from jaxgeo.seismic.synthetic import SyntheticConfig, write_synthetic_dataset  # noqa: E402
-from jaxgeo.seismic.train import create_state, make_train_step  # noqa: E402
+from jaxgeo.seismic.train import create_state, make_step  # noqa: E402
 
 BATCH = 64
 
@@ -51,7 +53,7 @@ def run_steps(step, state, next_batch, n: int) -> tuple[float, float]:
         t = time.perf_counter()
         batch = next_batch()
         waited += time.perf_counter() - t
-        state, loss = step(state, jnp.asarray(batch["X"]), jnp.asarray(batch["y"]))
+        state, loss = step(state, {"X": jnp.asarray(batch["X"]), "y": jnp.asarray(batch["y"])})
         losses.append(loss)
     jax.block_until_ready(losses)
     return (time.perf_counter() - t0) / n, waited / n
@@ -68,7 +70,7 @@ def main() -> None:
         path = write_synthetic_dataset(Path(tmp) / "synthetic", SyntheticConfig(n_traces=1000))
         dataset = load_dataset(path, waveform_cache=args.waveform_cache)
         module = PhaseNet()
-        step = make_train_step(module)
+        step = compile_step(make_step(module, PHASE_TASK))
         state = create_state(module, 1e-3, 0)
 
         def loader(pipeline: str, prefetch: int):
@@ -78,7 +80,8 @@ def main() -> None:
         warm = loader("seisbench", 0)
         for _ in range(len(dataset) // BATCH):  # one pass: the waveform cache is now warm
             fixed = next(warm)
-        state, loss = step(state, jnp.asarray(fixed["X"]), jnp.asarray(fixed["y"]))  # compile
+        fixed_batch = {"X": jnp.asarray(fixed["X"]), "y": jnp.asarray(fixed["y"])}
+        state, loss = step(state, fixed_batch)  # compile
         loss.block_until_ready()
         t_memory, _ = run_steps(step, state, lambda: fixed, args.steps)
         rows.append(("step, in-memory batch", t_memory))

@@ -25,14 +25,10 @@ sys.path.insert(0, str(ROOT))
 import jax  # noqa: E402
 
 from jaxgeo.seismic.data import load_dataset  # noqa: E402
-from jaxgeo.seismic.train import (  # noqa: E402
-    build_model,
-    default_config,
-    evaluate,
-    init_variables,
-    load_trained,
-    train_phase,
-)
+from jaxgeo.seismic.evaluate import evaluate, load_trained  # noqa: E402
+from jaxgeo.seismic.experiment import default_config  # noqa: E402
+from jaxgeo.seismic.registry import build_model  # noqa: E402
+from jaxgeo.seismic.train import init_variables, train_phase  # noqa: E402
 
 
 def main() -> None:

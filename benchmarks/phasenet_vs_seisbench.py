@@ -27,8 +27,11 @@ import seisbench.models as sbm  # noqa: E402
 import torch  # noqa: E402
 from _results import append_results  # noqa: E402
 
+from jaxgeo.core.train import compile_step  # noqa: E402
 from jaxgeo.seismic.convert import from_seisbench  # noqa: E402
-from jaxgeo.seismic.train import create_state, make_predict, make_train_step  # noqa: E402
+from jaxgeo.seismic.evaluate import make_predict  # noqa: E402
+from jaxgeo.seismic.registry import PHASE_TASK  # noqa: E402
+from jaxgeo.seismic.train import create_state, make_step  # noqa: E402
 
 
 def _time(fn) -> float:
@@ -60,13 +63,13 @@ def main() -> None:
     xb = rng.standard_normal((args.train_batch, 3001, 3)).astype(np.float32)
     yb = rng.dirichlet(np.ones(3), size=(args.train_batch, 3001)).astype(np.float32)
     state = create_state(module, 1e-3, 0)
-    step = make_train_step(module)
+    step = compile_step(make_step(module, PHASE_TASK))
     xj, yj = jnp.asarray(xb), jnp.asarray(yb)
     holder = {"state": state}
 
     def jax_train():
-        holder["state"], loss = step(holder["state"], xj, yj)
-        loss.block_until_ready()
+        holder["state"], metrics = step(holder["state"], {"X": xj, "y": yj})
+        metrics["loss"].block_until_ready()
 
     ref.train()
     opt = torch.optim.Adam(ref.parameters(), lr=1e-3)

@@ -24,54 +24,57 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+
 from jaxgeo.core.config import ConfigError, LegacyFlag, parse_command_line  # noqa: E402
+from jaxgeo.core.logging import get_logger  # noqa: E402
+from jaxgeo.core.safepickle import UnsafePickleError  # noqa: E402
+from jaxgeo.core.train import NonFiniteLossError  # noqa: E402
+from jaxgeo.seismic import evaluate, registry, train  # noqa: E402
+from jaxgeo.seismic.convert import resolve_weight_pair  # noqa: E402
+from jaxgeo.seismic.data import phase_loader  # noqa: E402
+from jaxgeo.seismic.experiment import configured_dataset, validate_config  # noqa: E402
+from jaxgeo.seismic.plots import plot_examples, plot_history  # noqa: E402
 
 DEFAULT_CONFIG = str(ROOT / "configs" / "seismic" / "phase.py")
 MODES = ("train_phase", "eval_phase", "train_mag", "eval_mag", "tutorial_test_load_and_generator",
          "tutorial_train_phasenet", "tutorial_evaluate_phasenet", "plot_history")
+# Old mode names that still work, with a deprecation note: name -> the mode it runs.
+DEPRECATED_MODES = {"tutorial": "tutorial_test_load_and_generator"}
 MAGNITUDE_MODES = ("train_mag", "eval_mag")
+log = get_logger("jaxgeo.seismic")
 
 
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true/false, got {text!r}")
+def _model_type_help() -> str:
+    aliases = sorted({a for n in registry.names() for a in registry.resolve(n).aliases})
+    return (" | ".join(registry.names()) + f" (aliases: {', '.join(aliases)}); for SeisBench "
+            "weights phasenet | eqtransformer (default: read from the weights)")
+
+
+def _model_flags() -> list[LegacyFlag]:
+    """Every model type's flags, from the model registry (one entry per field)."""
+    flags = []
+    for flag in registry.model_flags():
+        flags += flag.legacy(used_by="used by " + ", ".join(registry.used_by(flag)))
+    return flags
 
 
 LEGACY = (
-    LegacyFlag("--mode", "mode", choices=MODES, help="what to run"),
-    LegacyFlag("--model_type", "model_type",
-               help="phasenet | phasenet_lstm | phasenet_convlstm; for SeisBench weights "
-                    "phasenet | eqtransformer (default: read from the weights)"),
+    LegacyFlag("--mode", "mode", choices=MODES + tuple(DEPRECATED_MODES), help="what to run"),
+    LegacyFlag("--model_type", "model_type", help=_model_type_help()),
     LegacyFlag("--dataset", "data.dataset",
                help="SeisBench name (ETHZ, STEAD, INSTANCE, ...), 'synthetic' or a folder"),
     LegacyFlag("--model_path", "model_path",
-               help="run directory (checkpoints, history); for eval_phase also a SeisBench "
-                    "weight pair NAME.pt.vN (with NAME.json.vN beside it) or its stem NAME"),
+               help="run directory (checkpoints, history; default runs/<model>_<dataset>); "
+                    "for eval_phase also a SeisBench weight pair NAME.pt.vN (with "
+                    "NAME.json.vN beside it) or its stem NAME"),
     LegacyFlag("--epochs", "train.epochs", type=int, help="training epochs"),
     LegacyFlag("--batch_size", "train.batch_size", type=int, help="batch size"),
     LegacyFlag("--lr", "train.lr", type=float, help="Adam learning rate"),
     LegacyFlag("--plot", "plot", kind="bool", help="write figures"),
     LegacyFlag("--resume", "train.resume", kind="bool", help="continue from the last checkpoint"),
-    LegacyFlag("--filter_factor", "model.filter_factor", type=int,
-               help="PhaseNet width multiplier"),
-    LegacyFlag("--norm", "model.norm", choices=("std", "peak"), help="input normalisation"),
     LegacyFlag("--sigma", "data.sigma", type=float, help="Gaussian label width (samples)"),
-    LegacyFlag("--lstm_hidden_size", "model.lstm_hidden_size", type=int,
-               help="PhaseNetLSTM hidden size (0: auto)"),
-    LegacyFlag("--lstm_num_layers", "model.lstm_num_layers", type=int,
-               help="PhaseNetLSTM layers"),
-    LegacyFlag("--lstm_bidirectional", "model.lstm_bidirectional", type=_bool,
-               help="PhaseNetLSTM bidirectional (true/false)"),
-    LegacyFlag("--convlstm_hidden", "model.convlstm_hidden", type=int,
-               help="PhaseNetConvLSTM hidden channels"),
-    LegacyFlag("--convlstm_kernel", "model.convlstm_kernel", type=int,
-               help="PhaseNetConvLSTM kernel size"),
-    LegacyFlag("--convlstm_frame", "model.convlstm_frame", type=int,
-               help="PhaseNetConvLSTM frame length (divides 12)"),
+    *_model_flags(),
     LegacyFlag("--threshold", "eval.threshold", type=float, help="pick probability threshold"),
     LegacyFlag("--tolerance", "eval.tolerance_s", type=float, help="pick tolerance (s)"),
     LegacyFlag("--output_dir", "eval.output_dir",
@@ -81,6 +84,8 @@ LEGACY = (
                help="eval_phase also writes predictions.npz (X, y, prob, detection)"),
     LegacyFlag("--synthetic_traces", "data.synthetic_traces", type=int,
                help="size of the 'synthetic' dataset"),
+    LegacyFlag("--num_devices", "train.num_devices", type=int,
+               help="data-parallel devices for training (0: all visible)"),
 )
 
 
@@ -109,6 +114,10 @@ def run(argv) -> object:
     """Parse ``argv`` and run the mode; raises on bad input (see ``main`` for exit codes)."""
     config = parse(argv)
     mode = str(config.mode)
+    if mode in DEPRECATED_MODES:
+        log.warning("--mode %s is deprecated; it runs --mode %s (use that name)", mode,
+                    DEPRECATED_MODES[mode])
+        mode = config.mode = DEPRECATED_MODES[mode]
     if mode not in MODES:
         raise ConfigError(f"config.mode = {mode!r} is not allowed; choose one of {list(MODES)}")
     if mode in MAGNITUDE_MODES:
@@ -116,32 +125,27 @@ def run(argv) -> object:
             f"--mode {mode}: magnitude estimation arrives with the magnitude issue "
             "(PhaseNetMag, EQTransformerMag, MagnitudeNet); only phase modes work for now"
         )
-    from jaxgeo.seismic import train
-
     if mode.startswith("tutorial_") and mode != "tutorial_test_load_and_generator":
         config.model_type = "phasenet"
     weight_pair = None
     if mode in ("eval_phase", "tutorial_evaluate_phasenet") and config.model_path:
-        from jaxgeo.seismic.convert import resolve_weight_pair
-
         weight_pair = resolve_weight_pair(config.model_path)  # incomplete pair -> error here
-    given = train.given_fields(config, _argv_fields(argv))
+    given = evaluate.given_fields(config, _argv_fields(argv))
     loaded = None
     if weight_pair is not None:
-        loaded = train.load_seisbench_model(config, given)  # wrong model -> error before data
+        loaded = evaluate.load_seisbench_model(config, given)  # wrong model: before data
     elif mode in ("train_phase", "eval_phase", "tutorial_train_phasenet",
                   "tutorial_evaluate_phasenet"):
-        train.build_model(config)  # unknown model type -> error before any data is touched
+        validate_config(config, training=mode.startswith(("train", "tutorial_train")))
+        registry.build_model(config)  # unknown model type -> error before any data is touched
     if mode in ("train_phase", "tutorial_train_phasenet"):
         _, history = train.train_phase(config)
         return history
     if mode in ("eval_phase", "tutorial_evaluate_phasenet"):
-        metrics = train.eval_phase(config, given=given, loaded=loaded)
+        metrics = evaluate.eval_phase(config, given=given, loaded=loaded)
         print(json.dumps(metrics, indent=2, default=float))
         return metrics
     if mode == "plot_history":
-        from jaxgeo.seismic.plots import plot_history
-
         path = Path(config.model_path) / "history.json"
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: --model_path must be a training run "
@@ -152,11 +156,7 @@ def run(argv) -> object:
 
 
 def _tutorial_load_and_generator(config):
-    from jaxgeo.seismic.data import load_dataset, phase_loader
-
-    ds = load_dataset(config.data.dataset, sampling_rate=config.data.sampling_rate,
-                      synthetic_traces=int(config.data.synthetic_traces),
-                      seed=int(config.data.seed))
+    ds = configured_dataset(config)
     print(ds)
     print(ds.metadata["split"].value_counts().to_string())
     batch = next(iter(phase_loader(ds, "train", batch_size=4, detection=True,
@@ -164,10 +164,6 @@ def _tutorial_load_and_generator(config):
     for key, value in batch.items():
         print(f"{key}: shape {value.shape}, dtype {value.dtype}")
     if bool(config.plot) and config.model_path:
-        import numpy as np
-
-        from jaxgeo.seismic.plots import plot_examples
-
         plot_examples(batch["X"], batch["y"], np.zeros_like(batch["y"]),
                       Path(config.model_path) / "generator_examples.png")
     return batch
@@ -177,8 +173,8 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         run(argv)
-    except (ConfigError, ValueError, FileNotFoundError, FileExistsError,
-            NotImplementedError) as err:
+    except (ConfigError, ValueError, FileNotFoundError, FileExistsError, NotImplementedError,
+            KeyError, NonFiniteLossError, UnsafePickleError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -9,13 +9,10 @@ import pytest
 
 from jaxgeo.seismic.data import load_dataset  # noqa: E402
 from jaxgeo.seismic.synthetic import SyntheticConfig, write_synthetic_dataset  # noqa: E402
-from jaxgeo.seismic.train import (  # noqa: E402
-    ModelFlagMismatchError,
-    build_model,
-    evaluate,
-    init_variables,
-    phase_loss,
-)
+from jaxgeo.seismic.evaluate import evaluate
+from jaxgeo.seismic.experiment import ModelFlagMismatchError
+from jaxgeo.seismic.registry import build_model, phase_loss
+from jaxgeo.seismic.train import init_variables
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,7 +19,8 @@ from torch_models import randomise as _randomise  # noqa: E402
 from jaxgeo.seismic.convert import WeightPairError  # noqa: E402
 from jaxgeo.seismic.metrics import phase_metrics  # noqa: E402
 from jaxgeo.seismic.synthetic import SyntheticConfig, write_synthetic_dataset  # noqa: E402
-from jaxgeo.seismic.train import ModelFlagMismatchError, _onsets  # noqa: E402
+from jaxgeo.seismic.evaluate import _onsets  # noqa: E402
+from jaxgeo.seismic.experiment import ModelFlagMismatchError  # noqa: E402
 
 torch.set_num_threads(2)
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ Run: python experiments/seismic.py --config configs/seismic/phase.py --mode trai
          --model_type phasenet --dataset synthetic --model_path runs/phasenet --epochs 5
 """
 
-from jaxgeo.seismic.train import default_config
+from jaxgeo.seismic.experiment import default_config
 
 
 def get_config():

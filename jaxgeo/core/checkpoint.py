@@ -169,6 +169,18 @@ class Checkpointer:
             state=ocp.args.StandardRestore(abstract)))
         return restored["state"]
 
+    def restore_raw(self, step: int | None = None) -> Any:
+        """Restore the saved tree as nested dicts of numpy arrays, without a template.
+
+        For readers that need only part of a state (an evaluation reads the params and batch
+        statistics, not the optimizer state); the config compatibility is checked as usual.
+        """
+        step = self._resolve_step(step)
+        self.check_compatible(self.stored_meta(step))
+        restored = self._manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore()))
+        return restored["state"]
+
     def close(self) -> None:
         self.wait()
         self._manager.close()

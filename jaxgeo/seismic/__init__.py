@@ -1,8 +1,12 @@
 """jaxgeo.seismic: SeisBench data pipelines, PhaseNet-family pickers, training and evaluation.
 
-Modules: ``phasenet`` / ``eqtransformer`` (Flax models, channels-last), ``convert`` (SeisBench
-weights <-> Flax), ``synthetic`` (SeisBench-format synthetic earthquakes), ``data`` (datasets
-and generator pipelines), ``metrics``, ``train`` (train_phase / eval_phase), ``plots``.
+Modules, one job each: ``labels`` (pick columns, windows and label rules), ``data``
+(datasets and the seisbench.generate pipeline), ``batches`` (the same batches a batch at a
+time), ``synthetic`` (SeisBench-format synthetic earthquakes), ``phasenet`` /
+``eqtransformer`` (Flax models, channels-last), ``convert`` (SeisBench weights <-> Flax),
+``registry`` (model types: builder, task, flags, defaults), ``experiment`` (config defaults,
+validation, run directory), ``train`` (training as a task on ``jaxgeo.core.train``),
+``evaluate`` (evaluation and SeisBench weight pairs), ``metrics``, ``plots``.
 """
 
 from jaxgeo.seismic.eqtransformer import EQTransformer

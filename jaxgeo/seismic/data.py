@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import seisbench
 import seisbench.data as sbd
 import seisbench.generate as sbg
 
@@ -53,6 +54,10 @@ SPLITS = ("train", "dev", "test")
 # seisbench.generate draws from numpy's global RNG: seeding + drawing must not interleave
 # between loaders running in different threads.
 _GLOBAL_RNG_LOCK = threading.Lock()
+
+
+class DatasetUnavailableError(ValueError):
+    """A named SeisBench dataset is neither cached nor downloadable."""
 
 
 def default_cache_dir() -> Path:
@@ -128,7 +133,16 @@ def _open_dataset(name_or_path, sampling_rate, synthetic_traces, seed, cache_dir
         if cls is None:
             raise ValueError(f"seisbench {sbd.__name__} has no dataset class {cls_name}; "
                              "upgrade seisbench or use a local folder")
-        return cls(sampling_rate=sampling_rate, **kwargs)  # downloads on first use
+        try:
+            return cls(sampling_rate=sampling_rate, **kwargs)  # downloads on first use
+        except OSError as err:  # requests' ConnectionError and timeouts are OSErrors
+            raise DatasetUnavailableError(
+                f"SeisBench dataset {cls_name} is not in SeisBench's cache "
+                f"({Path(seisbench.cache_data_root) / cls_name.lower()}) and cannot be "
+                f"downloaded here ({type(err).__name__}). Download it where there is network "
+                f"access and copy that folder here (or set SEISBENCH_CACHE_ROOT), or pass "
+                f"--dataset PATH of a local copy (a folder with metadata.csv and "
+                f"waveforms.hdf5)") from None
     path = Path(key).expanduser()
     if path.is_dir():
         if not _is_seisbench_folder(path):
@@ -294,18 +308,24 @@ class BatchLoader:
                                                  for i in indices])
         return batch if self.keys is None else {k: batch[k] for k in self.keys}
 
-    def _produce(self) -> Iterator[dict[str, np.ndarray]]:
-        epoch = 0
+    def _produce(self, start: int = 0) -> Iterator[dict[str, np.ndarray]]:
+        per_epoch = self.batches_per_epoch()
+        epoch, skip = divmod(int(start), per_epoch)
         while self.epochs is None or epoch < self.epochs:
             idx = self._indices(epoch)
             stop = len(idx) - (len(idx) % self.batch_size if self.drop_last else 0)
-            for start in range(0, stop, self.batch_size):
-                yield self._batch(epoch, idx[start : start + self.batch_size])
-            epoch += 1
+            for first in range(skip * self.batch_size, stop, self.batch_size):
+                yield self._batch(epoch, idx[first : first + self.batch_size])
+            epoch, skip = epoch + 1, 0
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        return self.iterate(0)
+
+    def iterate(self, start: int = 0) -> Iterator[dict[str, np.ndarray]]:
+        """The batches from global batch index `start` on (epoch ``start // batches_per_epoch``),
+        prefetched; batch ``k`` is the same whatever `start` was (the engine's ``Stream``)."""
         if self.prefetch <= 0:
-            yield from self._produce()
+            yield from self._produce(start)
             return
         q: queue.Queue = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
@@ -313,7 +333,7 @@ class BatchLoader:
 
         def worker():
             try:
-                for batch in self._produce():
+                for batch in self._produce(start):
                     while not stop.is_set():
                         try:
                             q.put(batch, timeout=0.1)

@@ -1,0 +1,226 @@
+"""The one registry of seismic model types: name -> builder, task, flags and defaults.
+
+Adding a model is one :func:`register` call. The command line (`experiments/seismic.py`
+builds its model flags and ``--help`` from :func:`model_flags`), config validation
+(:func:`resolve`, :func:`build_model`), the config defaults (:func:`model_defaults`) and
+checkpoint compatibility (:func:`compat_fields`: a checkpoint is compared on the model type
+and *that* model's flags only, so a PhaseNet checkpoint is not refused because a ConvLSTM
+flag gained a default) all read from here.
+
+A model type names its *task* (:class:`TaskSpec`: the label it learns, its loss, its output
+channels), its input window, its own flags (beyond the shared ``--filter_factor`` and
+``--norm``) and its training defaults (e.g. a smaller learning rate for a transformer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from jaxgeo.core.config import ConfigError, LegacyFlag
+from jaxgeo.seismic.labels import WINDOW
+from jaxgeo.seismic.phasenet import PhaseNet, PhaseNetConvLSTM, PhaseNetLSTM
+
+__all__ = ["ModelFlag", "TaskSpec", "ModelSpec", "register", "resolve", "names",
+           "model_flags", "used_by", "model_defaults", "compat_fields", "build_model",
+           "phase_loss", "window_phase_loss",
+           "PHASE_TASK", "LOG_EPS"]
+
+LOG_EPS = 1e-5  # the original loss: -mean_t sum_c y log(y_hat + 1e-5)
+
+
+def window_phase_loss(prob: jax.Array, target: jax.Array) -> jax.Array:
+    """Per-window phase loss ``-mean_t sum_c y log(prob + 1e-5)``; ``[B, T, C]`` -> ``[B]``."""
+    return -jnp.mean(jnp.sum(target * jnp.log(prob + LOG_EPS), axis=-1), axis=-1)
+
+
+def phase_loss(prob: jax.Array, target: jax.Array) -> jax.Array:
+    """The original training loss: :func:`window_phase_loss` averaged over the batch."""
+    return jnp.mean(window_phase_loss(prob, target))
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a model family learns: the batch key of its label, its per-window loss
+    (``loss(prediction, label) -> [B]``) and the names of its output channels."""
+
+    name: str
+    label: str
+    loss: Callable[[jax.Array, jax.Array], jax.Array]
+    outputs: tuple[str, ...]
+
+
+PHASE_TASK = TaskSpec("phase", label="y", loss=window_phase_loss, outputs=("N", "P", "S"))
+
+
+@dataclass(frozen=True)
+class ModelFlag:
+    """A model hyper-parameter: its command-line flag, config field and default."""
+
+    flag: str
+    field: str
+    default: Any
+    type: Callable[[str], Any] = str
+    help: str = ""
+    choices: tuple = ()
+    kind: str = "value"
+
+    def legacy(self, used_by: str = "") -> list[LegacyFlag]:
+        """The command-line flag(s): a boolean gets ``--x`` and ``--no-x``."""
+        text = f"{self.help} (default {self.default!r}{'; ' + used_by if used_by else ''})"
+        if self.kind == "bool":
+            name = self.flag[2:]
+            return [LegacyFlag(self.flag, self.field, kind="bool", const=True, help=text),
+                    LegacyFlag(f"--no-{name}", self.field, kind="bool", const=False,
+                               help=f"turn {self.flag} off")]
+        return [LegacyFlag(self.flag, self.field, type=self.type, help=text,
+                           choices=self.choices)]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model type: how to build it, what it learns, its flags and defaults.
+
+    ``build(config) -> flax module`` reads only the fields of ``flags`` (and the shared
+    ones); ``trainable=False`` types are evaluated from SeisBench weights only.
+    """
+
+    name: str
+    build: Callable[[ml_collections.ConfigDict], nn.Module] | None
+    task: TaskSpec
+    flags: tuple[ModelFlag, ...] = ()
+    window: int = WINDOW
+    aliases: tuple[str, ...] = ()
+    trainable: bool = True
+    train_defaults: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+SHARED_FLAGS = (
+    ModelFlag("--filter_factor", "model.filter_factor", 1, int,
+              "width multiplier of the PhaseNet-style encoder/decoder"),
+    ModelFlag("--norm", "model.norm", "std", str, "input amplitude normalisation",
+              choices=("std", "peak")),
+)
+_REGISTRY: dict[str, ModelSpec] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add a model type (its name and aliases must be new); returns it."""
+    for name in (spec.name, *spec.aliases):
+        if name in _REGISTRY or name in _ALIASES:
+            raise ValueError(f"model type {name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    _ALIASES.update({alias: spec.name for alias in spec.aliases})
+    return spec
+
+
+def names(trainable_only: bool = False) -> list[str]:
+    """Registered model type names (without aliases)."""
+    return [n for n, s in _REGISTRY.items() if s.trainable or not trainable_only]
+
+
+def resolve(name: str) -> ModelSpec:
+    """The spec of model type `name` (an alias resolves to its model type)."""
+    key = _ALIASES.get(str(name), str(name))
+    if key not in _REGISTRY:
+        raise ConfigError(f"unknown model type {name!r}; choose one of {names()} "
+                          f"(aliases: {sorted(_ALIASES)})")
+    return _REGISTRY[key]
+
+
+def model_flags() -> list[ModelFlag]:
+    """Every model flag once (shared ones first), each with the model types that use it."""
+    seen: dict[str, ModelFlag] = {f.field: f for f in SHARED_FLAGS}
+    for spec in _REGISTRY.values():
+        for flag in spec.flags:
+            seen.setdefault(flag.field, flag)
+    return list(seen.values())
+
+
+def used_by(flag: ModelFlag) -> list[str]:
+    """The model types that read `flag` (all of them for a shared flag)."""
+    if flag in SHARED_FLAGS:
+        return names()
+    return [n for n, s in _REGISTRY.items() if flag.field in {f.field for f in s.flags}]
+
+
+def model_defaults() -> ml_collections.ConfigDict:
+    """``config.model``: every registered flag's field with its default."""
+    return ml_collections.ConfigDict({f.field.split(".", 1)[1]: f.default
+                                      for f in model_flags()})
+
+
+def compat_fields(name: str) -> list[str]:
+    """The config fields a checkpoint of model type `name` must match on restore."""
+    spec = resolve(name)
+    return ["model_type", *(f.field for f in SHARED_FLAGS), *(f.field for f in spec.flags)]
+
+
+def build_model(config: ml_collections.ConfigDict) -> nn.Module:
+    """The Flax module of ``config.model_type`` with its ``config.model`` fields."""
+    spec = resolve(config.model_type)
+    if spec.build is None:
+        raise ConfigError(
+            f"--model_type {spec.name} evaluates SeisBench weights only: pass --mode "
+            f"eval_phase --model_path <name>.pt.vN (a SeisBench weight pair); trainable "
+            f"types: {names(trainable_only=True)}")
+    return spec.build(config)
+
+
+def _shared(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    return {"filter_factor": int(config.model.filter_factor), "norm": str(config.model.norm)}
+
+
+def _bool(text: Any) -> bool:
+    if isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true/false, got {text!r}")
+
+
+LSTM_FLAGS = (
+    ModelFlag("--lstm_hidden_size", "model.lstm_hidden_size", 0, int,
+              "bottleneck LSTM hidden size (0: auto, as the original's None)"),
+    ModelFlag("--lstm_num_layers", "model.lstm_num_layers", 1, int, "bottleneck LSTM layers"),
+    ModelFlag("--lstm_bidirectional", "model.lstm_bidirectional", True, _bool,
+              "bidirectional bottleneck LSTM", kind="bool"),
+)
+CONVLSTM_FLAGS = (
+    ModelFlag("--convlstm_hidden", "model.convlstm_hidden", 64, int,
+              "ConvLSTM hidden channels"),
+    ModelFlag("--convlstm_kernel", "model.convlstm_kernel", 3, int, "ConvLSTM kernel size"),
+    ModelFlag("--convlstm_frame", "model.convlstm_frame", 3, int,
+              "ConvLSTM frame length (divides 12)"),
+)
+
+register(ModelSpec(
+    "phasenet", lambda c: PhaseNet(**_shared(c)), PHASE_TASK,
+    description="PhaseNet (Zhu & Beroza 2019), SeisBench-compatible"))
+register(ModelSpec(
+    "phasenet_lstm",
+    lambda c: PhaseNetLSTM(**_shared(c), lstm_hidden_size=int(c.model.lstm_hidden_size) or None,
+                           lstm_num_layers=int(c.model.lstm_num_layers),
+                           lstm_bidirectional=_bool(c.model.lstm_bidirectional)),
+    PHASE_TASK, LSTM_FLAGS, description="PhaseNet with an LSTM bottleneck"))
+register(ModelSpec(
+    "phasenet_convlstm",
+    lambda c: PhaseNetConvLSTM(**_shared(c), convlstm_hidden=int(c.model.convlstm_hidden),
+                               convlstm_kernel=int(c.model.convlstm_kernel),
+                               convlstm_frame=int(c.model.convlstm_frame)),
+    PHASE_TASK, CONVLSTM_FLAGS, aliases=("phasenet_conv_lstm",),
+    description="PhaseNet with a ConvLSTM bottleneck"))
+register(ModelSpec(
+    "eqtransformer", None, PHASE_TASK, window=6000, trainable=False,
+    description="EQTransformer (SeisBench weights, evaluation only)"))
