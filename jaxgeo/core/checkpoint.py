@@ -146,6 +146,8 @@ class Checkpointer:
                 f"is not {SCHEMA_VERSION}, the version this jaxgeo reads; it was written by "
                 f"another jaxgeo version. Restore it with that version, or start without "
                 f"--resume in a new output directory.")
+        if not self.config and self.compat_fields is None:
+            return  # a reader opened without a config compares nothing (only the schema)
         old, new = _flatten(stored.get("config", {})), _flatten(self.config)
         if self.compat_fields is not None:
             fields = self.compat_fields

@@ -19,7 +19,6 @@ import importlib.util
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,8 @@ from typing import Any
 
 import ml_collections
 import yaml
+
+from jaxgeo.core.files import write_text
 
 
 class ConfigError(ValueError):
@@ -342,26 +343,11 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write `text` to a temporary file beside `path`, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def save_config(config: ml_collections.ConfigDict | dict,
                 directory: str | os.PathLike) -> Path:
     """Write the resolved config as ``config.json`` and ``config.yaml`` in `directory`."""
     plain = to_plain(config)
     directory = Path(directory)
-    atomic_write_text(directory / "config.yaml", yaml.safe_dump(plain, sort_keys=True))
-    return atomic_write_text(directory / "config.json", json.dumps(plain, indent=2,
+    write_text(directory / "config.yaml", yaml.safe_dump(plain, sort_keys=True))
+    return write_text(directory / "config.json", json.dumps(plain, indent=2,
                                                                    sort_keys=True))

@@ -8,6 +8,8 @@ from typing import Any
 
 import matplotlib
 
+from jaxgeo.core.files import atomic_path
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -15,13 +17,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Write `fig` to `path` via a temporary file and rename; closes the figure."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
     finally:
-        tmp.unlink(missing_ok=True)
         plt.close(fig)
     return path
 
