@@ -1,7 +1,6 @@
 """The seismic trainer on the engine: exact resume (1 and 4 devices) and the original
 framework's README commands, run through experiments/seismic.py."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -18,17 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMING = ("seconds", "train_seconds", "data_wait_seconds")
 
 
-def _entry():
-    spec = importlib.util.spec_from_file_location("seismic_entry_engine",
-                                                  ROOT / "experiments" / "seismic.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+
+
 
 
 @pytest.fixture(scope="module")
-def entry():
-    return _entry()
+def entry(seismic_entry):
+    return seismic_entry
 
 
 @pytest.fixture(scope="module")

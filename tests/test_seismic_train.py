@@ -1,6 +1,5 @@
 """train_phase / eval_phase through experiments/seismic.py on a small synthetic dataset."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -8,26 +7,22 @@ import numpy as np
 import pytest
 
 from jaxgeo.seismic.data import load_dataset  # noqa: E402
-from jaxgeo.seismic.synthetic import SyntheticConfig, write_synthetic_dataset  # noqa: E402
 from jaxgeo.seismic.evaluate import evaluate
 from jaxgeo.seismic.experiment import ModelFlagMismatchError
 from jaxgeo.seismic.registry import build_model, phase_loss
+from jaxgeo.seismic.synthetic import SyntheticConfig, write_synthetic_dataset  # noqa: E402
 from jaxgeo.seismic.train import init_variables
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _entry():
-    spec = importlib.util.spec_from_file_location("seismic_entry", ROOT / "experiments"
-                                                  / "seismic.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+
+
 
 
 @pytest.fixture(scope="module")
-def entry():
-    return _entry()
+def entry(seismic_entry):
+    return seismic_entry
 
 
 @pytest.fixture(scope="module")

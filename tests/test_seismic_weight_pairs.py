@@ -6,7 +6,6 @@ entry script on a tiny synthetic dataset, and the predictions jaxgeo saved are c
 ``model(model.annotate_batch_pre(X))`` in PyTorch on the very windows jaxgeo evaluated.
 """
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -17,10 +16,10 @@ import torch  # noqa: E402
 from torch_models import randomise as _randomise  # noqa: E402
 
 from jaxgeo.seismic.convert import WeightPairError  # noqa: E402
-from jaxgeo.seismic.metrics import phase_metrics  # noqa: E402
-from jaxgeo.seismic.synthetic import SyntheticConfig, write_synthetic_dataset  # noqa: E402
 from jaxgeo.seismic.evaluate import _onsets  # noqa: E402
 from jaxgeo.seismic.experiment import ModelFlagMismatchError  # noqa: E402
+from jaxgeo.seismic.metrics import phase_metrics  # noqa: E402
+from jaxgeo.seismic.synthetic import SyntheticConfig, write_synthetic_dataset  # noqa: E402
 
 torch.set_num_threads(2)
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,13 +30,11 @@ ATOL = 1e-5
 NO_DATA = "/nonexistent/never_read"
 
 
+
+
 @pytest.fixture(scope="module")
-def entry():
-    spec = importlib.util.spec_from_file_location("seismic_entry_pairs",
-                                                  ROOT / "experiments" / "seismic.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def entry(seismic_entry):
+    return seismic_entry
 
 
 @pytest.fixture(scope="module")
