@@ -53,7 +53,7 @@ def figure_to_array(fig: Any, dpi: int = 80) -> np.ndarray:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     buf.seek(0)
-    import matplotlib.image as mpimg
+    import matplotlib.image as mpimg  # local: matplotlib loads only when a figure is logged
 
     rgba = mpimg.imread(buf, format="png")
     return (np.clip(rgba[..., :3], 0, 1) * 255).astype(np.uint8)
@@ -63,7 +63,7 @@ class MetricWriter:
     """tensorboardX writer for scalars, images, matplotlib figures and histograms."""
 
     def __init__(self, logdir: str | os.PathLike):
-        from tensorboardX import SummaryWriter
+        from tensorboardX import SummaryWriter  # local: protobuf loads only for runs that log
 
         self.logdir = Path(logdir)
         self.logdir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +90,7 @@ class MetricWriter:
     def figure(self, tag: str, fig: Any, step: int, close: bool = True) -> None:
         self.image(tag, figure_to_array(fig), step)
         if close:
-            import matplotlib.pyplot as plt
+            import matplotlib.pyplot as plt  # local: as above
 
             plt.close(fig)
 

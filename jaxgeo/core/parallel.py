@@ -159,6 +159,6 @@ def pad_to_multiple(x: np.ndarray | jax.Array, multiple: int, axis: int = 0):
 def gather(tree: Any) -> Any:
     """Bring a (possibly sharded, possibly multi-host) pytree back as numpy arrays on host."""
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
+        from jax.experimental import multihost_utils  # local: multi-host runs only
         tree = multihost_utils.process_allgather(tree, tiled=True)
     return jax.tree_util.tree_map(np.asarray, tree)

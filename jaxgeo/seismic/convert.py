@@ -6,7 +6,6 @@ or the path of a local SeisBench weight pair (``<base>.pt.vN`` + ``<base>.json.v
 ``(module, variables)`` such that ``module.apply(variables, x)`` on channels-last input equals
 the SeisBench output transposed the same way. ``to_seisbench_state_dict`` goes back for PhaseNet.
 
-torch is imported lazily: it is needed only when converting.
 """
 
 from __future__ import annotations
@@ -15,7 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
+import torch
 
 from jaxgeo.seismic.eqtransformer import EQTransformer
 from jaxgeo.seismic.phasenet import DEPTH, FILTERS_ROOT, PhaseNet
@@ -60,8 +61,6 @@ def _split_weight_path(path: str | Path, version: str | None) -> tuple[Path, Pat
 
 def load_seisbench_weights(path: str | Path, version: str | None = None) -> tuple[dict, dict]:
     """Read a SeisBench weight pair -> ``(state_dict of numpy arrays, metadata dict)``."""
-    import torch
-
     pt, js = _split_weight_path(path, version)
     missing = [str(p) for p in (pt, js) if not p.is_file()]
     if missing:
@@ -139,8 +138,6 @@ def phasenet_from_state_dict(state: dict, model_args: dict | None = None):
 
 def to_seisbench_state_dict(variables: dict) -> dict:
     """Flax PhaseNet variables -> SeisBench PhaseNet ``state_dict`` (torch tensors)."""
-    import torch
-
     p, s = variables["params"], variables["batch_stats"]
     out: dict[str, Any] = {}
 
@@ -300,8 +297,6 @@ def _instance_args(model) -> dict:
 
 def count_params(variables: dict) -> int:
     """Number of trainable parameters (``params`` collection only, batch statistics excluded)."""
-    import jax
-
     return int(sum(np.size(x) for x in jax.tree_util.tree_leaves(variables["params"])))
 
 
@@ -459,8 +454,6 @@ def load_weight_pair(path: str | Path, model_type: str | None = None):
             )
 
     check(kind, js.name)
-    import torch
-
     state = {k: _np(v) for k, v in torch.load(pt, map_location="cpu", weights_only=True).items()}
     try:
         found = _model_kind(state)

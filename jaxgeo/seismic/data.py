@@ -38,6 +38,11 @@ from jaxgeo.seismic.labels import (
     phases_of,
     pick_columns,
 )
+from jaxgeo.seismic.synthetic import (
+    GENERATOR_VERSION,
+    SyntheticConfig,
+    write_synthetic_dataset,
+)
 
 # Names accepted by load_dataset -> seisbench.data class name.
 NAMED_DATASETS = {
@@ -114,11 +119,6 @@ def _cache_strategy(waveform_cache: str, dataset) -> str | None:
 def _open_dataset(name_or_path, sampling_rate, synthetic_traces, seed, cache_dir, **kwargs):
     key = str(name_or_path)
     if key.lower() == "synthetic":
-        from jaxgeo.seismic.synthetic import (
-            GENERATOR_VERSION,
-            SyntheticConfig,
-            write_synthetic_dataset,
-        )
 
         folder = Path(cache_dir or default_cache_dir()) / (
             f"synthetic_v{GENERATOR_VERSION}_n{synthetic_traces}_s{seed}")
