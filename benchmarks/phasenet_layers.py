@@ -29,7 +29,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import seisbench.models as sbm  # noqa: E402
 import torch  # noqa: E402
-from _results import append_results  # noqa: E402
+from _results import record  # noqa: E402
 
 from jaxgeo.core.train import compile_step  # noqa: E402
 from jaxgeo.seismic.phasenet import (  # noqa: E402
@@ -185,10 +185,10 @@ def main() -> None:
                        "torch ms | ratio |", "|---|---|---|---|---|---|", *rows])
     print("\n".join(rows[-2:]))
     if not args.no_record:
-        append_results(
+        record(
+            f"phasenet_layers: {cores} core(s)",
             "PhaseNet layer by layer: forward + backward, jaxgeo vs PyTorch",
-            f"Machine: {cores} CPU core(s) in this process's affinity (of {os.cpu_count()}), "
-            f"{jax.devices()[0].platform}; torch {torch.__version__} {torch.get_num_threads()} "
+            f"{cores} CPU core(s) in this process's affinity; torch {torch.get_num_threads()} "
             f"threads. Batch {BATCH}, medians of {args.repeats}.", table)
 
 

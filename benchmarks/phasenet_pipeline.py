@@ -22,7 +22,6 @@ Appends a section to benchmarks/RESULTS.md unless ``--no-record``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-from _results import append_results  # noqa: E402
+from _results import record  # noqa: E402
 
 from jaxgeo.core.train import compile_step  # noqa: E402
 from jaxgeo.seismic.data import load_dataset, phase_loader  # noqa: E402
@@ -106,9 +105,10 @@ def main() -> None:
     print(table)
     print(summary)
     if not args.no_record:
-        append_results(
+        record(
+            f"phasenet_pipeline: cache {args.waveform_cache}",
             "PhaseNet data pipeline: prefetching loaders vs in-memory batches",
-            f"Machine: {os.cpu_count()} CPU cores, {jax.devices()[0].platform}. Batch {BATCH} "
+            f"Batch {BATCH} "
             f"x 3001 x 3, {args.steps} Adam steps per case, synthetic dataset of 1000 traces, "
             f"waveform cache {args.waveform_cache!r} ({dataset.cache}).", f"{table}\n\n{summary}")
 

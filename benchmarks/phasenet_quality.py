@@ -11,7 +11,6 @@ test split: task 1 ROC-AUC, task 2 MCC, task 3 residuals and pick precision/reca
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import sys
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import jax  # noqa: E402
+from _results import record  # noqa: E402
 
 from jaxgeo.seismic.data import load_dataset  # noqa: E402
 from jaxgeo.seismic.evaluate import evaluate, load_trained  # noqa: E402
@@ -117,20 +117,11 @@ def main() -> None:
           + json.dumps([(h['epoch'], round(h['train_loss'], 4), round(h['dev_loss'], 4))
                         for h in history]))
     if not args.no_record:
-        cmd = "python benchmarks/phasenet_quality.py " + " ".join(sys.argv[1:])
-        section = (
-            f"\n## PhaseNet pick quality on synthetic data (jaxgeo.seismic) — "
-            f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC\n\n"
-            "Machine: 2 CPU cores, no GPU (shared with other jobs during measurement)\n\n"
-            f"Command: `{cmd.strip()}`\n\n"
-            f"PhaseNet filter_factor {args.filter_factor}, label sigma {args.sigma} samples. "
-            f"Synthetic dataset {args.traces} traces (seed 0), {args.steps} Adam steps, batch "
-            f"{args.batch}, lr {args.lr} cosine-decayed; training took {t_train:.0f} s.\n\n"
-            f"{table}\n\n{verdict}\n"
-        )
-        results = ROOT / "benchmarks" / "RESULTS.md"
-        with open(results, "a") as fh:
-            fh.write(section)
+        record("phasenet_quality", "PhaseNet pick quality on synthetic data (jaxgeo.seismic)",
+               f"PhaseNet filter_factor {args.filter_factor}, label sigma {args.sigma} samples. "
+               f"Synthetic dataset {args.traces} traces (seed 0), {args.steps} Adam steps, batch "
+               f"{args.batch}, lr {args.lr} cosine-decayed; training took {t_train:.0f} s.",
+               f"{table}\n\n{verdict}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import seisbench.models as sbm  # noqa: E402
 import torch  # noqa: E402
-from _results import append_results  # noqa: E402
+from _results import record  # noqa: E402
 
 from jaxgeo.core.train import compile_step  # noqa: E402
 from jaxgeo.seismic.convert import from_seisbench  # noqa: E402
@@ -118,9 +118,8 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if not args.no_record:
-        append_results(
-            "PhaseNet: jaxgeo vs SeisBench PyTorch",
-            "Machine: 2 CPU cores, no GPU (shared with other jobs during measurement)\n\n"
+        record(
+            "phasenet_vs_seisbench", "PhaseNet: jaxgeo vs SeisBench PyTorch",
             f"Device: {device}. filter_factor {args.filter_factor}, float32, "
             f"median of {args.repeats} alternating repeats after 2 warm-ups.", table)
 
