@@ -146,3 +146,15 @@ def test_early_stopping_and_epoch_callback_stop_where_scripted():
 
     state, history = fit(_key_state(), _key_step, stream, epochs=10, on_epoch_end=prune)
     assert seen == [0, 1, 2] and int(state.step) == 12
+
+
+def test_the_same_step_compiles_once_across_fit_calls():
+    traces = []
+
+    def step(state, batch):
+        traces.append(1)  # runs only while jax traces the step
+        return state, {"loss": jnp.asarray(0.0)}
+
+    state, _ = fit(_key_state(), step, lambda k: {}, num_steps=2)
+    state, _ = fit(state, step, lambda k: {}, num_steps=5)  # e.g. the next FWI band
+    assert len(traces) == 1

@@ -39,6 +39,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,7 +259,7 @@ class FunctionStream:
     """Batches from a function of the global batch index (``batch_fn(k)``)."""
 
     batch_fn: Callable[[int], Any]
-    length: int = 1
+    length: int = 0  # batches per epoch; 0: no epochs
     seed: int = 0
 
     def batches_per_epoch(self) -> int:
@@ -279,7 +280,7 @@ class IterableStream:
     def batches_per_epoch(self) -> int:
         if self.length:
             return self.length
-        return len(self.iterable) if hasattr(self.iterable, "__len__") else 1
+        return len(self.iterable) if hasattr(self.iterable, "__len__") else 0
 
     def iterate(self, start: int = 0) -> Iterator[Any]:
         source = (itertools.cycle(self.iterable) if isinstance(self.iterable, (list, tuple))
@@ -404,11 +405,13 @@ def fit(state: TrainState, train_step: Callable, batches: Any, *,
       jit: compile the step (tests of non-jittable code may pass False).
     """
     stream = as_stream(batches)
-    per_epoch = int(steps_per_epoch or stream.batches_per_epoch())
-    if per_epoch < 1:
-        raise ValueError(f"steps_per_epoch={per_epoch}: must be >= 1")
     if (num_steps is None) == (epochs is None):
         raise ValueError("give the run's length as num_steps or as epochs (one of them)")
+    # A stream without epochs (a function of the step) makes the whole run one epoch.
+    per_epoch = int(steps_per_epoch or stream.batches_per_epoch() or num_steps or 0)
+    if per_epoch < 1:
+        raise ValueError(f"steps_per_epoch={per_epoch}: must be >= 1 (the stream has no "
+                         "epochs: give steps_per_epoch or num_steps)")
     total = int(num_steps) if num_steps is not None else int(epochs) * per_epoch
     history = History()
     if resume and checkpointer is not None and checkpointer.latest_step() is not None:
@@ -523,14 +526,28 @@ def fit(state: TrainState, train_step: Callable, batches: Any, *,
     return state, history
 
 
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def compile_step(train_step: Callable, jit: bool = True) -> Callable:
     """The step exactly as :func:`fit` runs it: ``state.step`` advanced, jit-compiled with the
-    state donated (benchmarks time this)."""
+    state donated (benchmarks time this).
+
+    The compiled step is cached per `train_step` object, so several :func:`fit` calls with
+    the same step (FWI bands, a resumed run, Optuna trials of one shape) compile it once.
+    """
+    if jit and train_step in _COMPILED:
+        return _COMPILED[train_step]
+
     def advanced(state: TrainState, batch: Any) -> tuple[TrainState, Any]:
         new, metrics = train_step(state, batch)
         return new.replace(step=state.step + 1), metrics
 
-    return jax.jit(advanced, donate_argnums=0) if jit else advanced
+    if not jit:
+        return advanced
+    compiled = jax.jit(advanced, donate_argnums=0)
+    _COMPILED[train_step] = compiled
+    return compiled
 
 
 def _improves(value: float, best: float | None, mode: str) -> bool:
