@@ -17,6 +17,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from jaxgeo.core.allocator import use_tcmalloc  # noqa: E402  (no jax; must run first)
+
+if __name__ == "__main__":
+    use_tcmalloc()
 
 from fwi import main  # noqa: E402
 

@@ -15,6 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, str(ROOT / "experiments"))
+from jaxgeo.core.allocator import use_tcmalloc  # noqa: E402  (no jax; must run first)
+
+if __name__ == "__main__":
+    use_tcmalloc()
 
 
 def main() -> int:

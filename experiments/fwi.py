@@ -19,6 +19,11 @@ from __future__ import annotations
 import os
 import sys
 
+from jaxgeo.core.allocator import use_tcmalloc  # no jax; must run first
+
+if __name__ == "__main__":
+    use_tcmalloc()
+
 
 def _flag_value(argv: list[str], *flags: str) -> str | None:
     for i, a in enumerate(argv):

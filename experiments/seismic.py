@@ -23,6 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from jaxgeo.core.allocator import use_tcmalloc  # noqa: E402  (no jax; must run first)
+
+if __name__ == "__main__":
+    use_tcmalloc()
 
 import numpy as np  # noqa: E402
 
