@@ -1,0 +1,155 @@
+"""BlueDisc: discriminator size, losses against hand values, the two-part GAN step on the
+engine (gradient isolation, both networks trained, determinism, exact resume)."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgeo.core.checkpoint import Checkpointer
+from jaxgeo.core.train import FunctionStream, fit
+from jaxgeo.seismic import bluedisc as bd
+
+T = 3001
+RNG = np.random.default_rng(15)
+
+
+def _conv_out(n, k, s=2, p=1):
+    return (n + 2 * p - k) // s + 1
+
+
+def _count(tree):
+    return sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(tree))
+
+
+def test_discriminator_parameter_count_and_output_shape():
+    x = jnp.zeros((2, T, 3))
+    variables = bd.BlueDisc().init(jax.random.PRNGKey(0), x, x)
+    # By hand: convolutions without bias, BatchNorm scale + bias, Linear weight + bias.
+    t = _conv_out(_conv_out(_conv_out(T, 11), 11), 5)
+    assert t == 372
+    hand = (6 * 64 * 11 + 2 * 64) + (64 * 64 * 11 + 2 * 64) + (64 * 128 * 5 + 2 * 128) \
+        + (128 * t + 1)
+    assert hand == 138_369
+    assert _count(variables["params"]) == hand
+    assert variables["params"]["fc"]["kernel"].shape == (128 * 372, 1)
+    assert bd.BlueDisc().apply(variables, x, x).shape == (2, 1)
+
+
+class _Probe(bd.BlueDisc):
+    """BlueDisc's layers (same names, so the same variables) up to the flatten."""
+
+    @nn.compact
+    def __call__(self, label, wave, train=False):
+        h = jnp.concatenate([label, wave], -1)
+        for i, (f, k) in enumerate(((64, 11), (64, 11), (128, 5))):
+            h = nn.Conv(f, (k,), strides=(2,), padding=((1, 1),), use_bias=False,
+                        name=f"conv{i}")(h)
+            h = nn.BatchNorm(use_running_average=True, name=f"bn{i}")(h)
+            h = nn.leaky_relu(h, 0.1)
+        return h
+
+
+def test_discriminator_flattens_channel_major():
+    """The fc input is [B, 128 * 372] in PyTorch's order: feature c * 372 + t. A weight that is
+    1 only at (channel 5, time 7) must read that activation."""
+    x = jnp.asarray(RNG.normal(size=(1, T, 3)), jnp.float32)
+    module = bd.BlueDisc()
+    variables = module.init(jax.random.PRNGKey(1), x, x)
+    kernel = np.zeros((128 * 372, 1), np.float32)
+    kernel[5 * 372 + 7, 0] = 1.0
+    params = {**variables["params"], "fc": {"kernel": jnp.asarray(kernel),
+                                            "bias": jnp.zeros(1)}}
+    out = module.apply({**variables, "params": params}, x, x)
+
+    h = _Probe().apply(variables, x, x)  # the pre-flatten activations [1, 372, 128]
+    # one product with weight 1 plus a zero bias: exact up to the float32 conv reordering
+    np.testing.assert_allclose(np.asarray(out)[0, 0], np.asarray(h)[0, 7, 5], rtol=1e-6)
+
+
+def _np_bce(z, t):
+    """Mean BCE of sigmoid(z) against t, float64, from log(sigmoid) directly."""
+    z, t = np.asarray(z, np.float64), np.asarray(t, np.float64)
+    s = 1.0 / (1.0 + np.exp(-z))
+    return float(np.mean(-(t * np.log(s) + (1 - t) * np.log(1 - s))))
+
+
+def test_losses_equal_hand_values():
+    d_real = np.array([[2.0], [-0.5], [0.1]], np.float32)
+    d_fake = np.array([[-1.0], [0.3], [1.5]], np.float32)
+    g = RNG.normal(size=(2, 5, 3)).astype(np.float32)
+    y = RNG.uniform(size=(2, 5, 3)).astype(np.float32)
+    # float32 losses vs float64 hand values: 1e-6 relative is float32 rounding of a few terms.
+    hand_d = 0.5 * (_np_bce(d_real, 1) + _np_bce(d_fake, 0))
+    np.testing.assert_allclose(bd.discriminator_loss(d_real, d_fake), hand_d, rtol=1e-6)
+    lam = 4000.0
+    total, terms = bd.generator_loss(d_fake, g, y, lam)
+    hand_gan, hand_data = _np_bce(d_fake, 1), _np_bce(g, y)
+    np.testing.assert_allclose(terms["g_SGAN_loss"], hand_gan, rtol=1e-6)
+    np.testing.assert_allclose(terms["g_data_loss"], hand_data, rtol=1e-6)
+    np.testing.assert_allclose(total, (hand_gan + lam * hand_data) / (1 + lam), rtol=1e-6)
+    np.testing.assert_allclose(bd.generator_loss(d_fake, g, y, 0.0)[0], hand_gan, rtol=1e-6)
+    data_only, terms = bd.generator_loss(None, g, y, None)
+    np.testing.assert_allclose(data_only, hand_data, rtol=1e-6)
+    assert "g_SGAN_loss" not in terms
+
+
+GEN = bd.make_generator("D")
+
+
+def _batch(k, b=2):
+    rng = np.random.default_rng(1000 + k)
+    x = rng.normal(size=(b, T, 3)).astype(np.float32)
+    x /= np.abs(x).max(axis=1, keepdims=True)
+    y = rng.uniform(size=(b, T, 3)).astype(np.float32)
+    return {"X": jnp.asarray(x), "y": jnp.asarray(y)}
+
+
+@pytest.fixture(scope="module")
+def state0():
+    return bd.init_state(GEN, samples=T, g_lr=1e-3, d_lr=1e-3, seed=42)
+
+
+def _equal(a, b):
+    return all(np.array_equal(u, v) for u, v in zip(jax.tree_util.tree_leaves(a),
+                                                     jax.tree_util.tree_leaves(b), strict=True))
+
+
+def test_d_step_gradient_does_not_reach_g_and_g_step_leaves_d_weights(state0):
+    batch = _batch(0)
+
+    def d_loss_of_g(g_params):
+        s = state0.with_part("generator", state0.part("generator").replace(params=g_params))
+        return bd.discriminator_step(GEN, s, batch)[1]["d_loss"]
+
+    grads = jax.jit(jax.grad(d_loss_of_g))(state0.part("generator").params)
+    assert all(not np.any(np.asarray(g)) for g in jax.tree_util.tree_leaves(grads))
+    after_d, _ = jax.jit(lambda s: bd.discriminator_step(GEN, s, batch))(state0)
+    assert _equal(after_d.part("generator").params, state0.part("generator").params)
+    assert not _equal(after_d.part("discriminator").params, state0.part("discriminator").params)
+    after_g, _ = jax.jit(lambda s: bd.generator_step(GEN, s, batch, 4000.0))(after_d)
+    d_before, d_after = after_d.part("discriminator"), after_g.part("discriminator")
+    assert _equal(d_after.params, d_before.params)
+    assert _equal(d_after.opt_state, d_before.opt_state)
+    assert not _equal(after_g.part("generator").params, after_d.part("generator").params)
+
+
+def test_hybrid_run_trains_both_deterministic_and_resumes_exactly(state0, tmp_path):
+    step = bd.make_gan_step(GEN, 4000.0)
+    stream = FunctionStream(_batch, length=4, seed=42)
+    copy = jax.tree_util.tree_map(jnp.copy, state0)
+    full, hist = fit(jax.tree_util.tree_map(jnp.copy, state0), step, stream, num_steps=4)
+    for name in ("generator", "discriminator"):
+        assert not _equal(full.part(name).params, copy.part(name).params)
+    ckpt = Checkpointer(tmp_path / "ck", keep=2)
+    _, first = fit(jax.tree_util.tree_map(jnp.copy, state0), step, stream, num_steps=2,
+                   checkpointer=ckpt, checkpoint_every=1)
+    # the same seed and batches: the same losses (bit for bit, on CPU)
+    assert first["d_loss"] == hist["d_loss"][:2] and first["g_loss"] == hist["g_loss"][:2]
+    resumed, rest = fit(jax.tree_util.tree_map(jnp.copy, state0), step, stream, num_steps=4,
+                        checkpointer=ckpt, resume=True)
+    ckpt.close()
+    for key in ("d_loss", "g_loss", "g_data_loss", "g_SGAN_loss"):
+        assert rest[key] == hist[key], key
+    assert _equal(resumed.parts, full.parts)
