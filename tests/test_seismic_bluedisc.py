@@ -37,6 +37,13 @@ def test_discriminator_parameter_count_and_output_shape():
     assert bd.BlueDisc().apply(variables, x, x).shape == (2, 1)
 
 
+def test_generator_is_peak_normalised_phasenet_with_the_label_channel_last():
+    assert bd.make_generator("D").phases == "PSD" and bd.make_generator("N").phases == "PSN"
+    assert bd.make_generator("N").norm == "peak"
+    with pytest.raises(ValueError, match="label"):
+        bd.make_generator("X")
+
+
 class _Probe(bd.BlueDisc):
     """BlueDisc's layers (same names, so the same variables) up to the flatten."""
 
@@ -95,20 +102,33 @@ def test_losses_equal_hand_values():
     assert "g_SGAN_loss" not in terms
 
 
-GEN = bd.make_generator("D")
+class _TinyGenerator(nn.Module):
+    """A stand-in for PhaseNet with its interface (train-mode BatchNorm, logits), so that the
+    GAN step's tests compile in seconds; the step does not depend on the generator's body."""
+
+    @nn.compact
+    def __call__(self, x, train=False, logits=False):
+        h = nn.Conv(4, (5,), name="conv")(x)
+        h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, name="bn")(h))
+        out = nn.Conv(3, (1,), name="out")(h)
+        return out if logits else jax.nn.softmax(out, -1)
+
+
+GEN = _TinyGenerator()
+TS = 301  # window of the step tests (BlueDisc's flatten adapts to it)
 
 
 def _batch(k, b=2):
     rng = np.random.default_rng(1000 + k)
-    x = rng.normal(size=(b, T, 3)).astype(np.float32)
+    x = rng.normal(size=(b, TS, 3)).astype(np.float32)
     x /= np.abs(x).max(axis=1, keepdims=True)
-    y = rng.uniform(size=(b, T, 3)).astype(np.float32)
+    y = rng.uniform(size=(b, TS, 3)).astype(np.float32)
     return {"X": jnp.asarray(x), "y": jnp.asarray(y)}
 
 
 @pytest.fixture(scope="module")
 def state0():
-    return bd.init_state(GEN, samples=T, g_lr=1e-3, d_lr=1e-3, seed=42)
+    return bd.init_state(GEN, samples=TS, g_lr=1e-3, d_lr=1e-3, seed=42)
 
 
 def _equal(a, b):
