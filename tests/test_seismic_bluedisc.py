@@ -10,6 +10,9 @@ import pytest
 from jaxgeo.core.checkpoint import Checkpointer
 from jaxgeo.core.train import FunctionStream, fit
 from jaxgeo.seismic import bluedisc as bd
+from jaxgeo.seismic import bluedisc_data as bdd
+from jaxgeo.seismic.data import load_dataset
+from jaxgeo.seismic.synthetic import SyntheticConfig, write_synthetic_dataset
 
 T = 3001
 RNG = np.random.default_rng(15)
@@ -173,3 +176,92 @@ def test_hybrid_run_trains_both_deterministic_and_resumes_exactly(state0, tmp_pa
     for key in ("d_loss", "g_loss", "g_data_loss", "g_SGAN_loss"):
         assert rest[key] == hist[key], key
     assert _equal(resumed.parts, full.parts)
+
+
+# --------------------------------------------------------------------------- data pipeline
+def _hand_tapered(p, s, n, sigma=20.0, factor=1.4):
+    """The tapered detection written out sample by sample (float64)."""
+    out = np.zeros(n)
+    a, e = max(int(p), 0), max(int(s + factor * (s - p)), 0)
+    for t in range(n):
+        if t < a:
+            out[t] = np.exp(-((t - a) ** 2) / (2 * sigma**2))
+        elif t < e:
+            out[t] = 1.0
+        else:
+            out[t] = np.exp(-((t - e) ** 2) / (2 * sigma**2))
+    return out
+
+
+def test_tapered_detection_label_by_hand():
+    onsets = np.array([[100.0, 300.0], [-50.0, 10.5], [np.nan, 200.0], [400.0, 300.0],
+                       [2000.0, 2900.0]])
+    got = bdd.tapered_detection_labels(onsets, T, np.array([0, 1]))
+    assert got.dtype == np.float32 and got.shape == (5, T)
+    for b, (p, s) in enumerate(onsets):
+        hand = (np.zeros(T) if not (np.isfinite(p) and s >= p)
+                else _hand_tapered(p, s, T)).astype(np.float32)
+        # float32 of exp: identical rounding (the same float64 values rounded once)
+        np.testing.assert_allclose(got[b], hand, rtol=1e-7, atol=0)
+    assert got[0, 100] == 1 and got[0, 579] == 1 and got[0, 580] == 1  # 300 + 1.4*200 = 580
+    np.testing.assert_allclose(got[0, 80], np.exp(-400 / 800), rtol=1e-7)
+
+
+@pytest.fixture(scope="module")
+def synthetic_sets(tmp_path_factory):
+    """40 s traces (longer than the 6000-sample pre-window) and 25 s ones (shorter: padded)."""
+    root = tmp_path_factory.mktemp("bluedisc")
+    out = {}
+    for name, seconds, seed in (("long", 40.0, 5), ("short", 25.0, 6)):
+        path = write_synthetic_dataset(root / name, SyntheticConfig(
+            n_traces=40, seed=seed, noise_fraction=0.2, trace_seconds=seconds,
+            split_fractions=(0.6, 0.2, 0.2)))
+        out[name] = load_dataset(path)
+    return out
+
+
+@pytest.mark.parametrize("name", ["long", "short"])
+def test_bluedisc_pipelines_are_bit_identical(synthetic_sets, name):
+    # Reference: SeisBench's OneOf / NullAugmentation / WindowAroundSample / RandomWindow /
+    # ProbabilisticLabeller / Normalize chain run by GenericGenerator, sample by sample.
+    kw = dict(batch_size=8, seed=3, epochs=2, prefetch=0)
+    ref = bdd.bluedisc_loader(synthetic_sets[name], "train", pipeline="seisbench", **kw)
+    got = bdd.bluedisc_loader(synthetic_sets[name], "train", pipeline="batched", **kw)
+    assert isinstance(got.source, bdd.BlueDiscBatches)
+    n = 0
+    for a, b in zip(ref, got, strict=True):
+        assert sorted(a) == sorted(b) == ["X", "detection", "y"]
+        for key in a:
+            assert a[key].dtype == b[key].dtype == np.float32
+            # exact: the same draws and the same float operations in the same order
+            np.testing.assert_array_equal(b[key], a[key], err_msg=f"{name} {key}")
+        assert a["X"].shape == (8, T, 3) and a["y"].shape == (8, T, 3)
+        # peak normalisation: every non-empty channel peaks at 1 in absolute value
+        peaks = np.abs(b["X"]).max(axis=1)
+        np.testing.assert_allclose(peaks[peaks > 0], 1.0, rtol=1e-6)
+        n += len(a["X"])
+    assert n == 2 * (len(synthetic_sets[name].train()) // 8) * 8
+
+
+def test_oneof_draw_comes_first_and_keeps_two_thirds():
+    """OneOf's np.random.choice(p=[2/3, 1/3]) is the first draw from the sample's seed."""
+    picks = []
+    for seed in range(600):
+        np.random.seed(seed)
+        first = np.random.choice(2, p=bdd.ONE_OF)
+        np.random.seed(seed)
+        u = np.random.random_sample()
+        picks.append(first)
+        assert first == int(u >= 2 / 3)
+    # binomial(600, 2/3): sd = 11.5 samples; 4 sd
+    assert abs(picks.count(0) - 400) < 46
+
+
+def test_generator_targets_put_the_label_channel_last():
+    batch = {"X": np.zeros((1, 4, 3), np.float32),
+             "y": np.arange(12, dtype=np.float32).reshape(1, 4, 3),
+             "detection": np.full((1, 4), 7.0, np.float32)}
+    np.testing.assert_array_equal(bdd.generator_targets(batch, "N")["y"], batch["y"])
+    d = bdd.generator_targets(batch, "D")["y"]
+    np.testing.assert_array_equal(d[..., :2], batch["y"][..., :2])
+    np.testing.assert_array_equal(d[..., 2], 7.0)
