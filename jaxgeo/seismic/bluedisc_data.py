@@ -32,7 +32,8 @@ from jaxgeo.seismic.labels import phases_of, pick_columns
 
 __all__ = ["WINDOW", "BEFORE", "AROUND", "SIGMA", "ONE_OF", "tapered_detection_labels",
            "TaperedDetectionLabeller", "bluedisc_augmentations", "BlueDiscBatches",
-           "generator_targets", "bluedisc_loader"]
+           "generator_targets", "bluedisc_loader",
+           "bluedisc_onsets_loader"]
 
 WINDOW, BEFORE, AROUND, SIGMA = 3001, 3000, 6000, 20
 ONE_OF = np.array([2, 1]) / 3  # P(window around a pick), P(no pre-window)
@@ -115,8 +116,8 @@ class BlueDiscBatches:
     :class:`~jaxgeo.seismic.data.BatchLoader`: ``X [B, 3001, C]``, ``y [B, 3001, 3]`` (P, S, N)
     and ``detection [B, 3001]``, equal to the chain's arrays for the same sample seeds."""
 
-    def __init__(self, table: TraceTable):
-        self.table = table
+    def __init__(self, table: TraceTable, onsets: bool = False):
+        self.table, self.onsets = table, onsets
 
     def __len__(self) -> int:
         return len(self.table)
@@ -143,9 +144,14 @@ class BlueDiscBatches:
             if e > a:
                 x[b, :, a - start:e - start] = trace[:, a:e]
             onsets[b] = rel
-        return {"X": np.ascontiguousarray(normalize(x, "peak").transpose(0, 2, 1)),
-                "y": phase_labels(onsets, w, SIGMA, table.phases, order="PSN"),
-                "detection": tapered_detection_labels(onsets, w, table.phases)}
+        batch = {"X": np.ascontiguousarray(normalize(x, "peak").transpose(0, 2, 1)),
+                 "y": phase_labels(onsets, w, SIGMA, table.phases, order="PSN"),
+                 "detection": tapered_detection_labels(onsets, w, table.phases)}
+        if self.onsets:  # window-relative onsets inside the window (NaN elsewhere), for scoring
+            inside = np.where((onsets >= 0) & (onsets < w), onsets, np.nan)
+            batch["onsets_P"] = inside[:, table.phases == 0]
+            batch["onsets_S"] = inside[:, table.phases == 1]
+        return batch
 
 
 def generator_targets(batch: Mapping[str, np.ndarray], label: str) -> dict[str, np.ndarray]:
@@ -183,3 +189,12 @@ def bluedisc_loader(dataset, split: str, *, batch_size: int, seed: int = 42,
     train = split == "train"
     return BatchLoader(source, batch_size, shuffle=train if shuffle is None else shuffle,
                        seed=seed, epochs=epochs, prefetch=prefetch, drop_last=train)
+
+
+def bluedisc_onsets_loader(dataset, split: str, batch_size: int, seed: int = 42) -> BatchLoader:
+    """One pass over ``split`` in order (batched pipeline) with ``onsets_P [B, Kp]`` and
+    ``onsets_S [B, Ks]`` (window-relative samples, NaN when absent) for evaluation."""
+    part = get_split(dataset, split)
+    table = read_traces(part, pick_columns(part.metadata.columns))
+    return BatchLoader(BlueDiscBatches(table, onsets=True), batch_size, shuffle=False,
+                       seed=seed, epochs=1, prefetch=0, drop_last=False)

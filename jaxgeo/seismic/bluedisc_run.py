@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,10 +24,17 @@ from jaxgeo.core.config import ConfigError, check_choice, check_positive, save_c
 from jaxgeo.core.logging import MetricWriter
 from jaxgeo.core.train import History, TrainState, fit
 from jaxgeo.seismic import bluedisc as bd
-from jaxgeo.seismic.bluedisc_data import WINDOW, bluedisc_loader, generator_targets
+from jaxgeo.seismic.bluedisc_data import (
+    WINDOW,
+    bluedisc_loader,
+    bluedisc_onsets_loader,
+    generator_targets,
+)
+from jaxgeo.seismic.bluedisc_eval import evaluate
 from jaxgeo.seismic.data import PIPELINES, load_dataset
 
-__all__ = ["experiment_name", "validate", "TargetStream", "train_bluedisc", "DEVICES"]
+__all__ = ["experiment_name", "validate", "TargetStream", "train_bluedisc", "DEVICES",
+           "evaluate_run"]
 
 DEVICES = ("cpu", "cuda", "gpu", "tpu", "auto")
 
@@ -41,6 +49,8 @@ def experiment_name(label: str, data_weight: float | None) -> str:
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Stop with a one-line message naming the field before any data is read."""
+    if not str(config.label):
+        raise ConfigError("--label is required: D (detection) or N (noise)")
     check_choice(config, "label", ("D", "N"))
     if not str(config.dataset):
         raise ConfigError("config.dataset is empty: give --dataset NAME (a SeisBench name, a "
@@ -120,3 +130,47 @@ def train_bluedisc(config: ml_collections.ConfigDict) -> tuple[TrainState, Histo
                              log_every=int(config.log_every), desc=name)
     writer.close()
     return state, history
+
+
+def evaluate_run(run_dir: str | Path, *, split: str = "test", batch_size: int = 32,
+                 max_traces: int = 0) -> dict:
+    """Scores (:func:`~jaxgeo.seismic.bluedisc_eval.evaluate`) of a run's last checkpoint on
+    `split`: ``{"P": PhaseScores, "S": PhaseScores}``.
+
+    Args:
+      run_dir: a directory written by :func:`train_bluedisc` (``config.json``, checkpoints).
+      split: the dataset split to score; batch_size: prediction batch size.
+      max_traces: score at most this many traces (0: all).
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: pass a run directory of "
+                                "experiments/bluedisc.py")
+    config = ml_collections.ConfigDict(json.loads(path.read_text()))
+    label, weight = str(config.label), config.data_weight
+    generator = bd.make_generator(label)
+    template = bd.init_state(generator, samples=WINDOW, g_lr=float(config.g_lr),
+                             d_lr=None if weight is None else float(config.d_lr),
+                             seed=int(config.seed))
+    with Checkpointer(run_dir / "checkpoints", config=config) as ckpt:
+        if ckpt.latest_step() is None:
+            raise FileNotFoundError(f"{run_dir / 'checkpoints'} holds no checkpoint")
+        state = ckpt.restore(template)
+    variables = state.part("generator").variables
+    predict = jax.jit(lambda x: jax.nn.sigmoid(generator.apply(variables, x, train=False,
+                                                               logits=True)))
+    dataset = load_dataset(str(config.dataset), synthetic_traces=int(config.synthetic_traces),
+                           seed=int(config.seed))
+    loader = bluedisc_onsets_loader(dataset, split, batch_size)
+    preds, onsets, n = [], {"P": [], "S": []}, 0
+    for batch in loader:
+        preds.append(np.asarray(predict(jnp.asarray(batch["X"]))))
+        for ph in ("P", "S"):
+            onsets[ph].append(batch[f"onsets_{ph}"])
+        n += len(batch["X"])
+        if max_traces and n >= max_traces:
+            break
+    pred = np.concatenate(preds)
+    return evaluate(pred, {ph: np.concatenate(v) for ph, v in onsets.items()},
+                    generator.phases)
