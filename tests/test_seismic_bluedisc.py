@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import load_entry_script
 from scipy import signal
 
 from jaxgeo.core.checkpoint import Checkpointer
@@ -13,6 +14,7 @@ from jaxgeo.core.train import FunctionStream, fit
 from jaxgeo.seismic import bluedisc as bd
 from jaxgeo.seismic import bluedisc_data as bdd
 from jaxgeo.seismic import bluedisc_eval as bde
+from jaxgeo.seismic import bluedisc_run as bdr
 from jaxgeo.seismic.data import load_dataset
 from jaxgeo.seismic.synthetic import SyntheticConfig, write_synthetic_dataset
 
@@ -316,3 +318,30 @@ def test_greedy_matching_uses_each_pick_once():
     assert missed == []
     matches, missed = bde.match_greedy([100.0, 130.0], np.array([120]), np.array([0.9]))
     assert [(m.label, m.pick) for m in matches] == [(130.0, 120)] and missed == [100.0]
+
+
+# --------------------------------------------------------------------------- entry script
+def test_experiment_names_are_the_originals():
+    assert bdr.experiment_name("D", None) == "PN_D"
+    assert bdr.experiment_name("N", None) == "PN_N"
+    assert bdr.experiment_name("D", 1.0) == "PN_D_GAN_Data1.0"
+    assert bdr.experiment_name("D", 0.0) == "PN_D_GAN_Data0"
+
+
+def test_entry_script_help_and_one_line_errors(capsys):
+    script = load_entry_script("bluedisc")
+    with pytest.raises(SystemExit):
+        script.main(["--help"])
+    help_text = capsys.readouterr().out
+    assert "4000" in help_text and "--data-weight" in help_text and "--label" in help_text
+    for argv, needle in ((["--dataset", "synthetic"], "--label is required"),
+                         (["--label", "D"], "--dataset"),
+                         (["--label", "X", "--dataset", "synthetic"], "not allowed"),
+                         (["--label", "D", "--dataset", "synthetic", "--data-weight", "-1"],
+                          "data_weight"),
+                         (["--label", "D", "--dataset", "synthetic", "--device", "npu"],
+                          "not allowed")):
+        assert script.main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
+
