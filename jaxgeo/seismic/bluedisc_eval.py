@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["find_peaks", "Match", "match_greedy", "PhaseScores", "score_phase", "evaluate",
-           "comparison_table", "density_figure"]
+           "comparison_table", "density_figure", "prediction_figure"]
 
 HEIGHT, DISTANCE = 0.1, 100
 EFFECTIVE_DT, EFFECTIVE_PEAK = 10, 0.7
@@ -175,5 +175,25 @@ def density_figure(scores: Mapping[str, PhaseScores], title: str = ""):
                   cmap="viridis")
         ax.axhspan(*BAND, color="w", alpha=0.15)
         ax.set(xlabel="time error (samples)", ylabel="peak amplitude", title=f"{title} {ph}")
+    fig.tight_layout()
+    return fig
+
+
+def prediction_figure(x: np.ndarray, y: np.ndarray, pred: np.ndarray, phases: str,
+                      title: str = ""):
+    """One tracked sample: waveform ``x [T, 3]`` above the labels ``y`` (dashed) and the
+    prediction ``pred [T, 3]`` (probabilities), channels named by `phases`."""
+    import matplotlib  # optional plotting dependency, imported only when a figure is made
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 4), sharex=True)
+    top.plot(x + np.arange(x.shape[-1]) * 2.0, lw=0.5)
+    for k, ph in enumerate(phases):
+        line, = bottom.plot(pred[:, k], label=ph)
+        bottom.plot(y[:, k], ls="--", color=line.get_color(), lw=0.8)
+    bottom.set(ylim=(-0.05, 1.05), xlabel="sample", ylabel="probability")
+    bottom.legend(loc="upper right")
+    top.set_title(title)
     fig.tight_layout()
     return fig

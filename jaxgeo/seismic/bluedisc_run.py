@@ -20,7 +20,7 @@ import numpy as np
 import optax
 
 from jaxgeo.core.checkpoint import Checkpointer
-from jaxgeo.core.config import ConfigError, check_choice, check_positive, save_config
+from jaxgeo.core.config import ConfigError, check_choice, check_positive, save_config, to_plain
 from jaxgeo.core.logging import MetricWriter
 from jaxgeo.core.train import History, TrainState, fit
 from jaxgeo.seismic import bluedisc as bd
@@ -30,7 +30,7 @@ from jaxgeo.seismic.bluedisc_data import (
     bluedisc_onsets_loader,
     generator_targets,
 )
-from jaxgeo.seismic.bluedisc_eval import evaluate
+from jaxgeo.seismic.bluedisc_eval import evaluate, prediction_figure
 from jaxgeo.seismic.data import PIPELINES, load_dataset
 
 __all__ = ["experiment_name", "validate", "TargetStream", "train_bluedisc", "DEVICES",
@@ -98,6 +98,21 @@ def _tracked_metrics(generator, samples: dict, with_d: bool):
     return lambda state: {k: float(v) for k, v in metrics(state).items()}
 
 
+def _tracked_figures(generator, samples: dict):
+    """``images(state, epoch)`` for the engine: one prediction figure per tracked sample."""
+    x = jnp.asarray(samples["X"])
+
+    def images(state: TrainState, epoch: int) -> dict:
+        variables = state.part("generator").variables
+        pred = np.asarray(jax.nn.sigmoid(generator.apply(variables, x, train=False,
+                                                         logits=True)))
+        return {f"sample_{i:03d}_prediction": prediction_figure(
+            samples["X"][i], samples["y"][i], pred[i], generator.phases, f"epoch {epoch}")
+            for i in range(len(pred))}
+
+    return images
+
+
 def train_bluedisc(config: ml_collections.ConfigDict) -> tuple[TrainState, History]:
     """Train BlueDisc's generator (and discriminator) as configured; returns the final state
     and the history (per-step losses, tracked-sample evaluations)."""
@@ -120,6 +135,7 @@ def train_bluedisc(config: ml_collections.ConfigDict) -> tuple[TrainState, Histo
                           seed=int(config.seed))
     save_config(config, workdir)
     writer = MetricWriter(workdir / "tensorboard")
+    writer.text("hparams", json.dumps(to_plain(config), indent=1, default=str))
     with Checkpointer(workdir / "checkpoints", keep=3, config=config) as ckpt:
         state, history = fit(state, bd.make_gan_step(generator, lam), TargetStream(train, label),
                              num_steps=int(config.max_steps),
@@ -127,7 +143,8 @@ def train_bluedisc(config: ml_collections.ConfigDict) -> tuple[TrainState, Histo
                              eval_every=int(config.eval_every), checkpointer=ckpt,
                              checkpoint_every=int(config.checkpoint_every),
                              resume=bool(config.resume), writer=writer,
-                             log_every=int(config.log_every), desc=name)
+                             log_every=int(config.log_every), desc=name,
+                             images=_tracked_figures(generator, tracked))
     writer.close()
     return state, history
 
