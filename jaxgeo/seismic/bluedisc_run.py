@@ -37,6 +37,9 @@ __all__ = ["experiment_name", "validate", "TargetStream", "train_bluedisc", "DEV
            "evaluate_run"]
 
 DEVICES = ("cpu", "cuda", "gpu", "tpu", "auto")
+# Fields a resumed run may change (the run's length, paths, logging, the device).
+RUN_FIELDS = ("workdir", "resume", "max_steps", "checkpoint_every", "eval_every", "log_every",
+              "device", "pipeline")
 
 
 def experiment_name(label: str, data_weight: float | None) -> str:
@@ -136,7 +139,8 @@ def train_bluedisc(config: ml_collections.ConfigDict) -> tuple[TrainState, Histo
     save_config(config, workdir)
     writer = MetricWriter(workdir / "tensorboard")
     writer.text("hparams", json.dumps(to_plain(config), indent=1, default=str))
-    with Checkpointer(workdir / "checkpoints", keep=3, config=config) as ckpt:
+    with Checkpointer(workdir / "checkpoints", keep=3, config=config,
+                      ignore_prefixes=RUN_FIELDS) as ckpt:
         state, history = fit(state, bd.make_gan_step(generator, lam), TargetStream(train, label),
                              num_steps=int(config.max_steps),
                              evaluate=_tracked_metrics(generator, tracked, lam is not None),
@@ -170,7 +174,7 @@ def evaluate_run(run_dir: str | Path, *, split: str = "test", batch_size: int = 
     template = bd.init_state(generator, samples=WINDOW, g_lr=float(config.g_lr),
                              d_lr=None if weight is None else float(config.d_lr),
                              seed=int(config.seed))
-    with Checkpointer(run_dir / "checkpoints", config=config) as ckpt:
+    with Checkpointer(run_dir / "checkpoints", config=config, ignore_prefixes=RUN_FIELDS) as ckpt:
         if ckpt.latest_step() is None:
             raise FileNotFoundError(f"{run_dir / 'checkpoints'} holds no checkpoint")
         state = ckpt.restore(template)
