@@ -94,6 +94,10 @@ class MetricWriter:
 
             plt.close(fig)
 
+    def text(self, tag: str, text: str, step: int = 0) -> None:
+        """A text entry (e.g. a run's hyperparameters)."""
+        self._writer.add_text(tag, text, int(step))
+
     def histogram(self, tag: str, values: Any, step: int) -> None:
         self._writer.add_histogram(tag, np.asarray(values).ravel(), int(step))
 

@@ -6,7 +6,9 @@ time), ``synthetic`` (SeisBench-format synthetic earthquakes), ``phasenet`` /
 ``eqtransformer`` (Flax models, channels-last), ``convert`` (SeisBench weights <-> Flax),
 ``registry`` (model types: builder, task, flags, defaults), ``experiment`` (config defaults,
 validation, run directory), ``train`` (training as a task on ``jaxgeo.core.train``),
-``evaluate`` (evaluation and SeisBench weight pairs), ``metrics``, ``plots``.
+``evaluate`` (evaluation and SeisBench weight pairs), ``metrics``, ``plots``; BlueDisc:
+``bluedisc`` (discriminator, losses, GAN step), ``bluedisc_data`` (its pipeline, both forms),
+``bluedisc_eval`` (peaks, matching, effective detections), ``bluedisc_run`` (the run).
 """
 
 from jaxgeo.seismic.eqtransformer import EQTransformer

@@ -87,6 +87,21 @@ def _random_window(m: int, w: int, rng) -> int:
     return int(rng.randint(m - w, 1)) if m < w else int(rng.randint(0, m - w + 1))
 
 
+def window_around(n: int, onsets, before: int, length: int, rng) -> tuple[int, int]:
+    """``(start, length)`` of SeisBench's ``WindowAroundSample(samples_before=before,
+    windowlen=length, selection="random", strategy="variable")`` in a trace of ``n`` samples:
+    a random finite onset (``before`` without any), ``before`` samples earlier, cut at the
+    trace ends. ``rng``: the sample's ``RandomState`` (one ``choice`` draw)."""
+    picks = [float(o) for o in onsets if np.isfinite(o)] or [float(before)]
+    p = int(rng.choice(picks) - before)  # truncated, as WindowAroundSample does
+    if p < 0:  # FixedWindow(strategy="variable") cuts at the trace start ...
+        length, p = max(0, length + p), 0
+    if n < p + length:  # ... and at its end
+        p = min(p, n)
+        length = n - p
+    return p, length
+
+
 def draw_window(mode: str, n: int, onsets, w: int, containing: WindowContainingOnsets | None,
                 rng) -> tuple[tuple[int, ...], int, int]:
     """``(shifts, lo, hi)`` for one trace of ``n`` samples and a ``w``-sample window: the window
@@ -96,14 +111,7 @@ def draw_window(mode: str, n: int, onsets, w: int, containing: WindowContainingO
     ``rng`` is the sample's ``RandomState``; the draws are SeisBench's, in SeisBench's order.
     """
     if mode == "around_picks":
-        picks = [float(o) for o in onsets if np.isfinite(o)] or [float(w)]
-        p = int(rng.choice(picks) - w)  # WindowAroundSample: samples_before = w, truncated
-        length = 2 * w
-        if p < 0:  # FixedWindow(strategy="variable") cuts at the trace start ...
-            length, p = max(0, length + p), 0
-        if n < p + length:  # ... and at its end
-            p = min(p, n)
-            length = n - p
+        p, length = window_around(n, onsets, w, 2 * w, rng)
         return (p, _random_window(length, w, rng)), p, p + length
     if mode == "random":
         return (_random_window(n, w, rng),), 0, n
@@ -121,8 +129,9 @@ def normalize(x: np.ndarray, norm: str) -> np.ndarray:
 
 
 def phase_labels(onsets: np.ndarray, length: int, sigma: float,
-                 phases: np.ndarray | None = None) -> np.ndarray:
-    """``[B, length, 3]`` float32 (N, P, S) Gaussian pick labels for window-relative
+                 phases: np.ndarray | None = None, order: str = "NPS") -> np.ndarray:
+    """``[B, length, 3]`` float32 Gaussian pick labels, channels in ``order`` (a permutation of
+    "NPS", SeisBench's ``model_labels``; default N, P, S) for window-relative
     ``onsets [B, K]`` (samples) of K pick columns whose phase is ``phases [K]`` (0 P, 1 S;
     default: K = 2 columns, P then S).
 
@@ -140,10 +149,12 @@ def phase_labels(onsets: np.ndarray, length: int, sigma: float,
     for k, phase in enumerate(phases):
         np.maximum(picks[:, phase], columns[:, k], out=picks[:, phase])
     picks /= np.maximum(1, picks[:, 0] + picks[:, 1])[:, None, :]
+    if sorted(order) != ["N", "P", "S"]:
+        raise ValueError(f"order={order!r}: a permutation of 'NPS'")
     labels = np.empty((len(onsets), length, 3), np.float32)
-    labels[..., 0] = 1 - (picks[:, 0] + picks[:, 1])
-    labels[..., 1] = picks[:, 0]
-    labels[..., 2] = picks[:, 1]
+    labels[..., order.index("N")] = 1 - (picks[:, 0] + picks[:, 1])
+    labels[..., order.index("P")] = picks[:, 0]
+    labels[..., order.index("S")] = picks[:, 1]
     return labels
 
 
