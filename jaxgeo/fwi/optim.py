@@ -59,8 +59,9 @@ def seistorch_descent(learning_rate: Schedule, method: str = "sd", beta: str = "
     lr_fn = learning_rate if callable(learning_rate) else (lambda _: learning_rate)
 
     def init(params):
-        z = jnp.zeros_like(params)
-        return SeistorchState(jnp.zeros((), jnp.int32), z, z)
+        # two buffers: the state is donated to a jitted step, one buffer cannot be twice
+        return SeistorchState(jnp.zeros((), jnp.int32), jnp.zeros_like(params),
+                              jnp.zeros_like(params))
 
     def update(grads, state, params=None):
         del params
