@@ -86,6 +86,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.grad.smooth_radius = (6, 6)        # cells (z, x)
     c.grad.clip = False                  # --grad-clip
     c.grad.clipvalue = 0.02              # clip the top clipvalue fraction of |g|
+    c.grad.illumination = False          # --illumination: divide by the smoothed, floored
+                                         # source illumination sum u^2 (per band)
+    c.grad.illum_sigma = 3.0             # its Gaussian smoothing (cells)
+    c.grad.illum_floor = 1e-3            # its water level, relative to the peak
 
     c.multiscale = ml_collections.ConfigDict()
     c.multiscale.bands = ["all"]         # low-pass cut-offs (Hz), [low, high] bands or "all"
@@ -102,6 +106,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.optim.name = "adam"                # adam | sd | cg | lbfgs
     c.optim.lr = {"vp": 10.0}            # per parameter
     c.optim.cg_beta = "pr"               # pr | fr
+    c.optim.eps = 1e-8                   # adam epsilon (data are scaled to unit RMS)
     c.optim.epoch_decay = 1.0            # lr *= epoch_decay every epoch
     c.optim.band_decay = 1.0             # lr *= band_decay every band
 
@@ -145,6 +150,8 @@ LEGACY_FLAGS = (
     LegacyFlag("--grad-cut", "grad.cut", "bool", help="multiply gradients by the seabed mask"),
     LegacyFlag("--grad-smooth", "grad.smooth", "bool", help="Gaussian-smooth gradients"),
     LegacyFlag("--grad-clip", "grad.clip", "bool", help="clip gradients at a quantile"),
+    LegacyFlag("--illumination", "grad.illumination", "bool",
+               help="precondition gradients by the source illumination"),
     LegacyFlag("--clipvalue", "grad.clipvalue", "value", float, "fraction of |g| clipped"),
     LegacyFlag("--step-per-epoch", "training.step_per_epoch", "value", int, "updates per epoch"),
     LegacyFlag("--filteratfirst", "multiscale.filteratfirst", "bool",
@@ -230,6 +237,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     check_positive(config, "optim.epoch_decay")
     check_positive(config, "optim.band_decay")
     check_range(config, "grad.clipvalue", 0.0, 0.999)
+    check_positive(config, "grad.illum_floor")
+    check_positive(config, "optim.eps")
     allowed = PARAMETERS[config.equation]
     invert = tuple(config.model.invert)
     if not invert or any(p not in allowed for p in invert):
@@ -255,7 +264,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         if len(specs) > 1:
             raise ConfigError("lbfgs needs one misfit for all inverted parameters; "
                               f"config.loss has {sorted(specs)}")
-        if config.grad.smooth or config.grad.clip or config.grad.cut:
+        if (config.grad.smooth or config.grad.clip or config.grad.cut
+                or config.grad.illumination):
             raise ConfigError("lbfgs uses its own line search on the raw gradient: disable "
                               "--grad-cut/--grad-smooth/--grad-clip or choose adam, sd or cg")
     bands = list(config.multiscale.bands)

@@ -51,6 +51,7 @@ from jaxgeo.fwi.simulate import (
     pad_batch,
     put_sharded,
     simulate,
+    source_illumination,
 )
 
 log = get_logger("jaxgeo.fwi")
@@ -140,12 +141,13 @@ def _band_schedules(config, band: int) -> dict:
 
 def _make_tx(config, band: int) -> optax.GradientTransformation:
     return optim.make_optimizer(config.optim.name, _band_schedules(config, band),
-                                cg_beta=config.optim.cg_beta)
+                                cg_beta=config.optim.cg_beta, eps=float(config.optim.eps))
 
 
-def _make_update(config, problem: Problem, mesh, syn_sos, tx):
+def _make_update(config, problem: Problem, mesh, syn_sos, tx, weight=None):
     """Pure ``update(params, opt_state, fixed, batch) -> (params, opt_state, loss, grads)``
-    for the configured optimizer (``grads``: processed gradients in model units)."""
+    for the configured optimizer (``grads``: processed gradients in model units).
+    ``weight`` ``[nz, nx]``: the illumination preconditioner multiplied in first."""
     settings, dt = problem.settings, problem.settings.dt
     groups = _loss_groups(config, problem.invert)
     objectives = {spec: make_objective(settings, make_loss(spec, dt), mesh, syn_sos)
@@ -165,6 +167,8 @@ def _make_update(config, problem: Problem, mesh, syn_sos, tx):
         return total, grads
 
     def process(grads):
+        if weight is not None:
+            grads = {p: v * weight.astype(v.dtype) for p, v in grads.items()}
         return {p: gradients.process(
             v, mask=mask,
             smooth_sigma=tuple(g.smooth_sigma) if g.smooth else None,
@@ -363,8 +367,12 @@ def _invert(config, coding, observed, problem, write, stop_after_epochs, timings
                 amps_band, syn_sos = amps_all, sos
             tx = _make_tx(config, band)
             model_params = params if state is None else state.part("model").params
+            # a copy of every leaf: optimizer states may alias buffers (optax's lbfgs
+            # does), and the engine donates the state to the step
             model_part = Part(params=model_params, batch_stats={},
-                              opt_state=_init_opt_state(config, tx, model_params), tx=tx)
+                              opt_state=jax.tree_util.tree_map(
+                                  jnp.copy, _init_opt_state(config, tx, model_params)),
+                              tx=tx)
             if state is None:
                 record = {"loss": jnp.full((len(bands), epochs, steps), jnp.nan, jnp.float32),
                           "grad": jax.tree_util.tree_map(jnp.zeros_like, params)}
@@ -401,7 +409,16 @@ def _invert(config, coding, observed, problem, write, stop_after_epochs, timings
                 return tuple(put_sharded(x, mesh) for x in batch)
 
             stream = _BandStream(make_batch, band, epochs, steps, int(config.seed))
-            step = _make_train_step(_make_update(config, problem, mesh, syn_sos, tx))
+            weight = None
+            if config.grad.illumination:
+                # from the band's starting model and unfiltered-or-filtered wavelet
+                energy = source_illumination({**problem.init_model, **gather(model_params)},
+                                             amps_band, problem.source_locations, s)
+                weight = gradients.illumination_weight(energy, float(config.grad.illum_sigma),
+                                                       float(config.grad.illum_floor))
+                log.info("band %d: illumination preconditioner, max/min weight %.3g",
+                         band, float(jnp.max(weight) / jnp.min(weight)))
+            step = _make_train_step(_make_update(config, problem, mesh, syn_sos, tx, weight))
             log.info("band %d/%d (%s): %d epochs x %d updates", band + 1, len(bands),
                      bands[band], epochs, steps)
             resume_here = bool(latest) and band == start_band
