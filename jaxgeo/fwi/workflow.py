@@ -1,6 +1,12 @@
 """FWI workflows: forward modelling (observed data) and (source-encoded) inversion.
 
-Structure of an inversion (Seistorch's): for each multiscale band (optimizer reset), for
+Structure of an inversion (Seistorch's), run by the training engine
+(:func:`jaxgeo.core.train.fit`, one call per band, each with a fresh optimizer state): the
+engine's step counter is the global update index ``k = (band·epochs + epoch)·step_per_epoch
++ update``, so one checkpoint directory serves all bands and ``--resume`` restores the
+band, the epoch, the optimizer state and the loss history (a frozen state part) exactly.
+A progress bar per band shows the ETA; each epoch logs loss, model RMS error, relative
+error and SSIM (:mod:`jaxgeo.fwi.metrics`) when the true model is known. For each band,
 each epoch, ``step_per_epoch`` updates; update ``k`` uses shot minibatch
 ``k % num_batches`` of a random split of the shots (seeded by band and epoch), or, for
 codingfwi, ``super_shots`` random super shots of ``batchsize`` encoded shots each (a fresh
