@@ -330,7 +330,7 @@ def _invert(config, coding, observed, problem, write, stop_after_epochs, timings
             shutil.rmtree(stale)
         # training.epochs must match on resume: the global update index encodes the band
         ckpt = Checkpointer(out / "checkpoints", save_every=1, keep=2, config=config,
-                            ignore_prefixes=("save_path", "resume", "devices", "log",
+                            ignore_prefixes=("save_path", "resume", "devices", "log", "checkpoint",
                                              "data.observed"))
         if config.log.tensorboard and primary:
             writer = MetricWriter(out / "logs")
