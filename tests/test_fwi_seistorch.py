@@ -152,3 +152,23 @@ def test_unknown_key_warns(tmp_path, caplog):
     yml = seistorch_folder(tmp_path, CONFIG_YML + "  colour: blue\n")
     fwi_config.parse_args(["--config", str(yml)])
     assert "geom.colour" in caplog.text
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_observed_npy_object_array_admits_arrays_only(tmp_path):
+    from jaxgeo.fwi import io
+    good = np.empty(2, dtype=object)
+    good[0], good[1] = (np.full((5, 3, 1), v, np.float32) for v in (1.0, 2.0))
+    np.save(tmp_path / "good.npy", good, allow_pickle=True)
+    out = io.read_observed(tmp_path / "good.npy", 2, 3, 5, 1)
+    # (nt, nr, ncomp) per shot -> [n_shots, n_comp, n_rec, nt], by hand
+    assert out.shape == (2, 1, 3, 5) and out[0].max() == 1.0 and out[1].min() == 2.0
+    bad = np.empty(2, dtype=object)
+    bad[0], bad[1] = good[0], _Evil()
+    np.save(tmp_path / "bad.npy", bad, allow_pickle=True)
+    with pytest.raises(UnsafePickleError, match="refusing to load builtins.print"):
+        io.read_observed(tmp_path / "bad.npy", 2, 3, 5, 1)
