@@ -1,6 +1,8 @@
 """Source-encoded FWI (replaces Seistorch's codingfwi.py).
 
     python experiments/codingfwi.py --config configs/fwi/marmousi_encoded.py --batchsize 8
+    python experiments/codingfwi.py forward.yml --opt adam --loss vp=l2 --mode inversion \
+        --batchsize 20 --lr vp=10.0 --save-path ./results --checkpoint ./none --grad-cut
 
 Each update fires ``--batchsize`` randomly chosen shots together, each with a random
 polarity and a random delay in [0, 0.2·nt) samples (a fresh code every update), against

@@ -4,6 +4,13 @@
     python experiments/fwi.py --config configs/fwi/demo.py --mode inversion \\
         --opt adam --loss vp=l2 --lr vp=25.0 [--config.training.epochs=4] [--resume]
 
+A Seistorch project runs unchanged (its config.yml first, or ``--config x.yml``; paths
+relative to the .yml; geometry from sources.pkl/receivers.pkl)::
+
+    python experiments/fwi.py config.yml --mode forward --num-batches 4
+    python experiments/fwi.py config.yml --opt adam --loss vp=l2 --mode inversion \
+        --lr vp=10.0 --save-path ./results --checkpoint ./none --grad-cut
+
 Shots are spread over all visible devices (and hosts, when started under a cluster
 launcher: jax.distributed is initialised from the usual environment variables, in both
 modes).

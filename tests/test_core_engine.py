@@ -15,6 +15,7 @@ from jaxgeo.core.train import (
     Part,
     TrainState,
     fit,
+    make_train_step,
 )
 
 RNG = np.random.default_rng(3)
@@ -158,3 +159,16 @@ def test_the_same_step_compiles_once_across_fit_calls():
     state, _ = fit(_key_state(), step, lambda k: {}, num_steps=2)
     state, _ = fit(state, step, lambda k: {}, num_steps=5)  # e.g. the next FWI band
     assert len(traces) == 1
+
+
+def test_sync_hooks_see_the_state_after_their_own_step():
+    """With sync_hooks each hook gets the state right after its step: sgd with lr 0.5 on
+    0.5 w^2 halves w every step, so after step s (0-based) w = 8 * 0.5^(s + 1) (by hand)."""
+    seen = []
+    state = TrainState.create(params={"w": jnp.asarray(8.0)}, tx=optax.sgd(0.5),
+                              rng=jax.random.PRNGKey(0))
+    step = make_train_step(lambda p, b, key: (0.5 * p["w"] ** 2, {}))
+    hook = lambda s, st, m: seen.append((s, float(st.params["w"]), int(st.step)))
+    fit(state, step, None, num_steps=4, steps_per_epoch=2, hooks=[hook], sync_hooks=True)
+    # exact: halving is exact in float32
+    assert seen == [(s, 8.0 * 0.5 ** (s + 1), s + 1) for s in range(4)]

@@ -439,3 +439,27 @@ def test_multiscale_resets_optimizer_and_decays_lr_per_band(observed_run, tmp_pa
         expected = 20.0 * 0.25 ** u["band"] * 0.5 ** u["epoch"]
         # float32 models near 2000 m/s are spaced 1.2e-4 m/s: two roundings
         assert change == pytest.approx(expected, abs=3e-4), (u["band"], u["epoch"])
+
+
+def test_resume_after_a_band_boundary_matches_uninterrupted(observed_run, tmp_path):
+    """Killed in the first update of band 1 (the last checkpoint closes band 0): the resumed
+    run starts band 1 with a fresh optimizer and ends with the uninterrupted model."""
+    tmp, fwd_config, _ = observed_run
+    base = {"data.observed": fwd_config.data.observed, "multiscale.bands": [6.0, "all"],
+            "multiscale.filter_order": 4, "training.epochs": 1,
+            "training.step_per_epoch": 2, "training.num_batches": 2,
+            "log.tensorboard": False, "log.figures": False}
+    ref = workflow.invert(tiny_config(tmp_path / "a", **base, save_path=str(tmp_path / "a")))
+    killed = tiny_config(tmp_path / "b", **base, save_path=str(tmp_path / "b"))
+
+    def crash(event, info):
+        if event == "update" and info["band"] == 1:
+            raise SimulatedKill
+
+    with pytest.raises(SimulatedKill):
+        workflow.invert(killed, callback=crash)
+    killed.resume = True
+    result = workflow.invert(killed)
+    assert result.resumed_from == (0, 0) and result.epochs_run == [(1, 0)]
+    np.testing.assert_array_equal(result.model["vp"], ref.model["vp"])  # deterministic CPU
+    np.testing.assert_array_equal(result.history, ref.history)

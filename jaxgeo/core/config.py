@@ -19,7 +19,7 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,8 +207,13 @@ def _valid_flags(legacy: Sequence[LegacyFlag]) -> str:
 
 def parse_command_line(argv: Sequence[str], *, default_config: str | None = None,
                        legacy: Sequence[LegacyFlag] = (), prog: str = "",
-                       description: str = "") -> ml_collections.ConfigDict:
+                       description: str = "",
+                       loaders: Mapping[str, Callable[[str], ml_collections.ConfigDict]]
+                       | None = None) -> ml_collections.ConfigDict:
     """Build the run's config from `argv`: file, then legacy flags, then ``--config.*``.
+
+    `loaders` maps a file suffix (``".yml"``) to a function reading such a config file
+    (e.g. a peer system's YAML schema); other files are ``.py`` configs (`load_config`).
 
     Raises ConfigError for an unknown or malformed flag (listing the valid ones) and
     SystemExit(0) after printing usage for ``-h``/``--help``.
@@ -255,7 +260,8 @@ def parse_command_line(argv: Sequence[str], *, default_config: str | None = None
         i += 1
     if config_path is None:
         raise ConfigError("no config given; pass --config configs/<area>/<name>.py")
-    config = load_config(config_path)
+    loader = (loaders or {}).get(Path(config_path).suffix.lower(), load_config)
+    config = loader(config_path)
     for flag, values in legacy_values:
         _apply_legacy(config, flag, values)
     apply_overrides(config, overrides)

@@ -23,12 +23,23 @@ class UnsafePickleError(pickle.UnpicklingError):
     """The pickle holds something other than plain containers, numbers and strings."""
 
 
+# numpy's array reconstruction (Seistorch's .npy object arrays of shots): these build an
+# empty ndarray of a given shape and dtype and fill it from bytes; nothing else runs.
+NUMPY_ARRAY_GLOBALS = frozenset({("numpy.core.multiarray", "_reconstruct"),
+                                 ("numpy._core.multiarray", "_reconstruct"),
+                                 ("numpy", "ndarray"), ("numpy", "dtype")})
+
+
 class _PlainUnpickler(pickle.Unpickler):
-    """An unpickler whose global lookup always refuses (no class, no function)."""
+    """An unpickler whose global lookup always refuses (no class, no function), except
+    numpy's array reconstruction when `allowed` holds it."""
 
     source = "<bytes>"
+    allowed: frozenset = frozenset()
 
     def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self.allowed:
+            return super().find_class(module, name)
         raise UnsafePickleError(
             f"{self.source}: refusing to load {module}.{name}; only plain lists, tuples, "
             f"dicts, numbers and strings are accepted (re-save the file with those)")
@@ -37,15 +48,20 @@ class _PlainUnpickler(pickle.Unpickler):
         raise UnsafePickleError(f"{self.source}: persistent ids are not accepted")
 
 
-def loads_plain_pickle(data: bytes, source: str = "<bytes>") -> Any:
+def loads_plain_pickle(data: bytes, source: str = "<bytes>", *,
+                       numpy_arrays: bool = False) -> Any:
     """Unpickle `data`, admitting only plain containers, numbers and strings.
 
     Args:
       data: the pickle's bytes.
       source: a name for error messages (usually the file path).
+      numpy_arrays: also admit numpy arrays (the globals in ``NUMPY_ARRAY_GLOBALS``), for
+        ``.npy`` object arrays of numeric arrays.
     """
     unpickler = _PlainUnpickler(io.BytesIO(data))
     unpickler.source = source
+    if numpy_arrays:
+        unpickler.allowed = NUMPY_ARRAY_GLOBALS
     try:
         return unpickler.load()
     except UnsafePickleError:

@@ -370,6 +370,7 @@ def fit(state: TrainState, train_step: Callable, batches: Any, *,
         log_every: int = 0, history_path: str | Path | None = None,
         keep_step_history: bool = True, hooks: Sequence[Callable] = (),
         mesh: Mesh | None = None, desc: str = "train", jit: bool = True,
+        sync_hooks: bool = False,
         ) -> tuple[TrainState, History]:
     """Run `train_step` from ``state.step`` to the end; returns ``(state, history)``.
 
@@ -403,6 +404,9 @@ def fit(state: TrainState, train_step: Callable, batches: Any, *,
       mesh: split each batch over the mesh's devices; the state is replicated.
       desc: the progress bar's label.
       jit: compile the step (tests of non-jittable code may pass False).
+      sync_hooks: read each step's metrics right after it (no overlap with the next
+        step), so every hook sees exactly the state after its own step (FWI's per-update
+        callback compares models before and after an update).
     """
     stream = as_stream(batches)
     if (num_steps is None) == (epochs is None):
@@ -462,6 +466,9 @@ def fit(state: TrainState, train_step: Callable, batches: Any, *,
             if pending is not None:
                 finish_step(*pending)
             pending = (step, metrics)
+            if sync_hooks:
+                finish_step(*pending)
+                pending = None
             bar.update(1)
             done = step + 1
             end_of_epoch = done % per_epoch == 0
@@ -470,7 +477,8 @@ def fit(state: TrainState, train_step: Callable, batches: Any, *,
             saving = checkpointer is not None and checkpoint_every and done % checkpoint_every == 0
             if not (end_of_epoch or evaluating or saving or done == total):
                 continue
-            finish_step(*pending)
+            if pending is not None:
+                finish_step(*pending)
             pending = None
             train_seconds = time.perf_counter() - epoch_acc.start
             scores = {}

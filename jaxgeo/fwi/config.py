@@ -54,8 +54,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.downsample = 1               # keep every k-th cell of loaded files (dx scales by k)
 
     c.geometry = ml_collections.ConfigDict()
-    c.geometry.sources = ""              # optional .npy [n_shots, n_src, 2] (z, x) cells
-    c.geometry.receivers = ""            # optional .npy [n_shots, n_rec, 2]
+    c.geometry.sources = ""              # optional .npy [n_shots, n_src, 2] (z, x) cells,
+                                         # or Seistorch's sources.pkl ([x, z] per shot)
+    c.geometry.receivers = ""            # optional .npy [n_shots, n_rec, 2], or
+                                         # receivers.pkl ([[x...], [z...]] per shot)
     c.geometry.src_first = 0             # generated: x cells first..last (exclusive) by step
     c.geometry.src_last = 1
     c.geometry.src_step = 1
@@ -65,6 +67,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.geometry.rec_step = 1
     c.geometry.rec_depth = 1
     c.geometry.spread = "fixed"          # fixed | moving
+    c.geometry.num_shots = 0             # use the first N shots of the files (0: all)
 
     c.wavelet = ml_collections.ConfigDict()
     c.wavelet.kind = "ricker"            # ricker | file
@@ -83,6 +86,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.grad.smooth_radius = (6, 6)        # cells (z, x)
     c.grad.clip = False                  # --grad-clip
     c.grad.clipvalue = 0.02              # clip the top clipvalue fraction of |g|
+    c.grad.illumination = False          # --illumination: divide by the smoothed, floored
+                                         # source illumination sum u^2 (per band)
+    c.grad.illum_sigma = 3.0             # its Gaussian smoothing (cells)
+    c.grad.illum_floor = 1e-3            # its water level, relative to the peak
 
     c.multiscale = ml_collections.ConfigDict()
     c.multiscale.bands = ["all"]         # low-pass cut-offs (Hz), [low, high] bands or "all"
@@ -99,6 +106,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.optim.name = "adam"                # adam | sd | cg | lbfgs
     c.optim.lr = {"vp": 10.0}            # per parameter
     c.optim.cg_beta = "pr"               # pr | fr
+    c.optim.eps = 1e-8                   # adam epsilon (data are scaled to unit RMS)
     c.optim.epoch_decay = 1.0            # lr *= epoch_decay every epoch
     c.optim.band_decay = 1.0             # lr *= band_decay every band
 
@@ -109,7 +117,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.encoding.super_shots = 1           # super shots per iteration
 
     c.data = ml_collections.ConfigDict()
-    c.data.observed = ""                 # HDF5 with shot_{i} [nt, nr, ncomp]
+    c.data.observed = ""                 # HDF5 with shot_{i} [nt, nr, ncomp], or a
+                                         # Seistorch .npy object array of those
     c.data.segy = False                  # also export observed data as SEG-Y
     c.data.components = ("vx", "vz")     # elastic: recorded components
 
@@ -141,6 +150,8 @@ LEGACY_FLAGS = (
     LegacyFlag("--grad-cut", "grad.cut", "bool", help="multiply gradients by the seabed mask"),
     LegacyFlag("--grad-smooth", "grad.smooth", "bool", help="Gaussian-smooth gradients"),
     LegacyFlag("--grad-clip", "grad.clip", "bool", help="clip gradients at a quantile"),
+    LegacyFlag("--illumination", "grad.illumination", "bool",
+               help="precondition gradients by the source illumination"),
     LegacyFlag("--clipvalue", "grad.clipvalue", "value", float, "fraction of |g| clipped"),
     LegacyFlag("--step-per-epoch", "training.step_per_epoch", "value", int, "updates per epoch"),
     LegacyFlag("--filteratfirst", "multiscale.filteratfirst", "bool",
@@ -157,6 +168,8 @@ LEGACY_FLAGS = (
     LegacyFlag("--use-cuda", "devices.use_cuda", "bool", help="run on a GPU"),
     LegacyFlag("--gpuid", "devices.gpuid", "value", int, "GPU index"),
     LegacyFlag("--resume", "resume", "bool", help="continue from the last complete epoch"),
+    LegacyFlag("--checkpoint", "checkpoint", "value", str,
+               "Seistorch's model checkpoint path (accepted; jaxgeo resumes with --resume)"),
 )
 
 EQUATIONS = ("acoustic", "acoustic_vd", "elastic")
@@ -164,9 +177,20 @@ PARAMETERS = {"acoustic": ("vp",), "acoustic_vd": ("vp", "rho"), "elastic": ("vp
 
 
 def parse_args(argv, *, prog: str = "fwi.py", default_config: str | None = None):
-    """Config from the command line (``--config``, ``--config.x=y`` and Seistorch flags)."""
+    """Config from the command line (``--config``, ``--config.x=y`` and Seistorch flags).
+
+    A Seistorch ``config.yml`` may be the first positional argument (``fwi.py config.yml
+    --mode forward``) or ``--config config.yml``; it is read by
+    :func:`jaxgeo.fwi.seistorch.load_config`.
+    """
+    from jaxgeo.fwi import seistorch  # seistorch imports this module (default_config)
+    argv = list(argv)
+    if argv and not argv[0].startswith("-"):
+        argv = ["--config", argv[0], *argv[1:]]
+    loaders = {".yml": seistorch.load_config, ".yaml": seistorch.load_config}
     return parse_command_line(argv, default_config=default_config, legacy=LEGACY_FLAGS,
-                              prog=prog, description="Full-waveform inversion (jaxgeo.fwi)")
+                              prog=prog, description="Full-waveform inversion (jaxgeo.fwi)",
+                              loaders=loaders)
 
 
 def _band_ok(band) -> bool:
@@ -206,12 +230,15 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     check_range(config, "devices.num_threads", 0, 1 << 16)
     check_positive(config, "model.downsample")
     check_choice(config, "geometry.spread", ("fixed", "moving"))
+    check_type(config, "geometry.num_shots", int)
     check_choice(config, "wavelet.kind", ("ricker", "file"))
     check_choice(config, "optim.name", OPTIMIZERS)
     check_choice(config, "optim.cg_beta", ("pr", "fr"))
     check_positive(config, "optim.epoch_decay")
     check_positive(config, "optim.band_decay")
     check_range(config, "grad.clipvalue", 0.0, 0.999)
+    check_positive(config, "grad.illum_floor")
+    check_positive(config, "optim.eps")
     allowed = PARAMETERS[config.equation]
     invert = tuple(config.model.invert)
     if not invert or any(p not in allowed for p in invert):
@@ -237,7 +264,8 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         if len(specs) > 1:
             raise ConfigError("lbfgs needs one misfit for all inverted parameters; "
                               f"config.loss has {sorted(specs)}")
-        if config.grad.smooth or config.grad.clip or config.grad.cut:
+        if (config.grad.smooth or config.grad.clip or config.grad.cut
+                or config.grad.illumination):
             raise ConfigError("lbfgs uses its own line search on the raw gradient: disable "
                               "--grad-cut/--grad-smooth/--grad-clip or choose adam, sd or cg")
     bands = list(config.multiscale.bands)

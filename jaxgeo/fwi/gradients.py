@@ -78,3 +78,28 @@ def process(grad: Array, *, mask: Array | None = None, smooth_sigma=None, smooth
     if clipvalue is not None:
         grad = clip(grad, clipvalue)
     return grad
+
+
+def illumination_weight(energy: Array, sigma: float | tuple[float, float] = 3.0,
+                        floor: float = 1e-3) -> Array:
+    """Diagonal pseudo-Hessian preconditioner from the source illumination.
+
+    ``H = smooth(energy) / max(smooth(energy))`` (Gaussian, ``sigma`` cells, radius
+    ``ceil(3 sigma)``), then ``w = 1 / (H + floor)``, scaled so that ``max(w) = 1``: the
+    gradient is multiplied by ``w``, which lifts the weakly illuminated deep part by up to
+    ``(1 + floor) / floor`` relative to the best illuminated cells.
+
+    Args:
+      energy: ``[nz, nx]`` source illumination, ``sum_shots sum_t u^2`` (see
+        :func:`jaxgeo.fwi.simulate.source_illumination`).
+      sigma: smoothing (cells), one value or ``(z, x)``.
+      floor: the water level, relative to the peak of ``H`` (> 0).
+    """
+    if not floor > 0:
+        raise ValueError(f"illumination floor must be > 0, got {floor}")
+    sig = (sigma, sigma) if np.isscalar(sigma) else tuple(sigma)
+    rad = tuple(int(np.ceil(3 * s)) for s in sig)
+    h = smooth(jnp.asarray(energy), sig, rad)
+    h = h / jnp.max(h)
+    w = 1.0 / (h + floor)
+    return w / jnp.max(w)

@@ -13,6 +13,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from jaxgeo.core.files import atomic_path
+from jaxgeo.core.safepickle import loads_plain_pickle
+
 
 def _tmp_beside(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,8 +60,17 @@ def load_model_file(path: str | os.PathLike, name: str,
 def write_observed(path: str | os.PathLike, data: np.ndarray,
                    components: Sequence[str], dt: float) -> Path:
     """Write ``data [n_shots, n_comp, n_rec, nt]`` as HDF5 datasets ``shot_{i}`` of shape
-    ``(nt, nr, ncomp)``, with attributes ``dt`` (s), ``components`` and ``n_shots``."""
+    ``(nt, nr, ncomp)``, with attributes ``dt`` (s), ``components`` and ``n_shots``; a
+    ``.npy`` path is written as Seistorch does: an object array of ``n_shots`` arrays
+    ``(nt, nr, ncomp)``."""
     path = Path(path)
+    if path.suffix == ".npy":
+        shots = np.empty(data.shape[0], dtype=object)
+        for i, shot in enumerate(np.asarray(data)):
+            shots[i] = np.ascontiguousarray(np.transpose(shot, (2, 1, 0)))
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, shots, allow_pickle=True)
+        return path
     tmp = _tmp_beside(path)
     try:
         with h5py.File(tmp, "w") as f:
@@ -82,6 +94,8 @@ def read_observed(path: str | os.PathLike, n_shots: int, n_rec: int, nt: int,
         raise FileNotFoundError(f"observed data file {str(path)!r} does not exist; create it "
                                 f"with --mode forward or set config.data.observed")
     out = np.empty((n_shots, n_comp, n_rec, nt), np.dtype(dtype))
+    if path.suffix == ".npy":
+        return _read_observed_npy(path, out)
     with h5py.File(path, "r") as f:
         for i in range(n_shots):
             key = f"shot_{i}"
@@ -93,6 +107,32 @@ def read_observed(path: str | os.PathLike, n_shots: int, n_rec: int, nt: int,
                 raise ValueError(f"{path}:{key} has shape {shot.shape}; the config expects "
                                  f"(nt={nt}, nr={n_rec}, ncomp={n_comp})")
             out[i] = np.transpose(shot[...], (2, 1, 0))
+    return out
+
+
+def _read_observed_npy(path: Path, out: np.ndarray) -> np.ndarray:
+    """Seistorch's .npy observed data: an object array of shots ``(nt, nr, ncomp)`` (read
+    through the restricted unpickler: only plain data can load) or one numeric array
+    ``(n_shots, nt, nr, ncomp)``."""
+    n_shots, n_comp, n_rec, nt = out.shape
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        _, _, dtype = read_header(f)
+        if dtype.hasobject:
+            shots = loads_plain_pickle(f.read(), str(path), numpy_arrays=True)
+        else:
+            f.seek(0)
+            shots = np.load(f)
+    if len(shots) < n_shots:
+        raise ValueError(f"{path} holds {len(shots)} shots but the geometry has {n_shots}")
+    for i in range(n_shots):
+        shot = np.asarray(shots[i])
+        if shot.shape != (nt, n_rec, n_comp):
+            raise ValueError(f"{path}: shot {i} has shape {shot.shape}; the config expects "
+                             f"(nt={nt}, nr={n_rec}, ncomp={n_comp})")
+        out[i] = np.transpose(shot, (2, 1, 0))
     return out
 
 

@@ -59,8 +59,9 @@ def seistorch_descent(learning_rate: Schedule, method: str = "sd", beta: str = "
     lr_fn = learning_rate if callable(learning_rate) else (lambda _: learning_rate)
 
     def init(params):
-        z = jnp.zeros_like(params)
-        return SeistorchState(jnp.zeros((), jnp.int32), z, z)
+        # two buffers: the state is donated to a jitted step, one buffer cannot be twice
+        return SeistorchState(jnp.zeros((), jnp.int32), jnp.zeros_like(params),
+                              jnp.zeros_like(params))
 
     def update(grads, state, params=None):
         del params
@@ -109,16 +110,17 @@ def _per_parameter(transforms: Mapping[str, optax.GradientTransformation]
 
 
 def make_optimizer(name: str, learning_rates: Mapping[str, Schedule], *, cg_beta: str = "pr",
-                   lbfgs_memory: int = 10, max_linesearch_steps: int = 20
-                   ) -> optax.GradientTransformation:
+                   lbfgs_memory: int = 10, max_linesearch_steps: int = 20,
+                   eps: float = 1e-8) -> optax.GradientTransformation:
     """Optimizer ``name`` over a dict model with one learning rate (or schedule) per key.
 
     For ``lbfgs`` the returned transformation expects gradients and parameters in scaled
     variables (see ``to_scaled``/``from_scaled``) and the extra arguments ``value``,
-    ``grad`` and ``value_fn`` of ``optax.lbfgs``.
+    ``grad`` and ``value_fn`` of ``optax.lbfgs``. ``eps`` is Adam's epsilon (Seistorch
+    uses 1e-22 on unscaled gradients).
     """
     if name == "adam":
-        return _per_parameter({k: optax.adam(lr) for k, lr in learning_rates.items()})
+        return _per_parameter({k: optax.adam(lr, eps=eps) for k, lr in learning_rates.items()})
     if name in ("sd", "cg"):
         return _per_parameter({k: seistorch_descent(lr, name, cg_beta)
                                for k, lr in learning_rates.items()})

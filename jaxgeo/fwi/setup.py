@@ -13,6 +13,7 @@ import numpy as np
 from jaxgeo.core.config import ConfigError
 from jaxgeo.fwi import io
 from jaxgeo.fwi.config import PARAMETERS
+from jaxgeo.fwi.seistorch import load_geometry as seistorch_geometry
 from jaxgeo.wave import checks
 
 
@@ -113,10 +114,19 @@ def _file_models(config, params, need_true: bool) -> tuple[dict | None, dict]:
 def _geometry(config, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     g = config.geometry
     if g.sources:
-        src = np.load(g.sources).astype(np.int32)
-        rec = np.load(g.receivers).astype(np.int32) if g.receivers else None
-        if rec is None:
+        if not g.receivers:
             raise ConfigError("config.geometry.sources is set but geometry.receivers is not")
+        if str(g.sources).endswith(".pkl"):
+            src, rec = seistorch_geometry(g.sources, g.receivers)
+        else:
+            src = np.load(g.sources).astype(np.int32)
+            rec = np.load(g.receivers).astype(np.int32)
+        n = int(g.num_shots)
+        if n > src.shape[0]:
+            raise ConfigError(f"config.geometry.num_shots (Seistorch Nshots) = {n} but "
+                              f"{g.sources} holds {src.shape[0]} shots")
+        if n:
+            src, rec = src[:n], rec[:n]
     else:
         xs = np.arange(g.src_first, g.src_last, g.src_step)
         if xs.size == 0:

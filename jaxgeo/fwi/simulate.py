@@ -114,3 +114,33 @@ def forward_all(model: Mapping[str, np.ndarray], amplitudes: np.ndarray, src: np
         from jaxgeo.core.parallel import gather
         out.append(np.asarray(gather(data))[: len(idx)])
     return np.concatenate(out, axis=0)
+
+
+def source_illumination(model: Mapping[str, np.ndarray], amplitudes: np.ndarray,
+                        src: np.ndarray, settings: SimSettings,
+                        rows_per_call: int = 8) -> np.ndarray:
+    """Source illumination ``E[z, x] = sum_shots sum_t u(z, x, t)^2`` ``[nz, nx]`` (the
+    pressure, or vz for elastic, squared), from forward runs in ``model``.
+
+    The wave API records only at receivers, so every grid cell is made a receiver,
+    ``rows_per_call`` model rows at a time (one extra forward run per row block and shot
+    batch; float64 accumulation on the host).
+
+    Args:
+      model: ``{"vp": [nz, nx], ...}``.
+      amplitudes: ``[n_shots, n_src, nt]`` source amplitudes.
+      src: ``[n_shots, n_src, 2]`` (z, x) source cells.
+      settings: the run's :class:`~jaxgeo.fwi.setup.SimSettings`.
+      rows_per_call: model rows recorded per forward run (memory ``rows * nx * nt``).
+    """
+    nz, nx = np.asarray(model["vp"]).shape
+    n_shots = src.shape[0]
+    run = jax.jit(lambda m, a, s_, r_: simulate(m, a, s_, r_, settings))
+    energy = np.zeros((nz, nx), np.float64)
+    for z0 in range(0, nz, rows_per_call):
+        rows = np.arange(z0, min(z0 + rows_per_call, nz))
+        cells = np.stack(np.meshgrid(rows, np.arange(nx), indexing="ij"), -1).reshape(-1, 2)
+        rec = np.broadcast_to(cells, (n_shots,) + cells.shape).astype(np.int32)
+        data = np.asarray(run(model, amplitudes, src, rec), np.float64)[:, -1]
+        energy[rows] = np.sum(data ** 2, axis=(0, 2)).reshape(rows.size, nx)
+    return energy

@@ -1,6 +1,12 @@
 """FWI workflows: forward modelling (observed data) and (source-encoded) inversion.
 
-Structure of an inversion (Seistorch's): for each multiscale band (optimizer reset), for
+Structure of an inversion (Seistorch's), run by the training engine
+(:func:`jaxgeo.core.train.fit`, one call per band, each with a fresh optimizer state): the
+engine's step counter is the global update index ``k = (band·epochs + epoch)·step_per_epoch
++ update``, so one checkpoint directory serves all bands and ``--resume`` restores the
+band, the epoch, the optimizer state and the loss history (a frozen state part) exactly.
+A progress bar per band shows the ETA; each epoch logs loss, model RMS error, relative
+error and SSIM (:mod:`jaxgeo.fwi.metrics`) when the true model is known. For each band,
 each epoch, ``step_per_epoch`` updates; update ``k`` uses shot minibatch
 ``k % num_batches`` of a random split of the shots (seeded by band and epoch), or, for
 codingfwi, ``super_shots`` random super shots of ``batchsize`` encoded shots each (a fresh
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import shutil
 import time
 from dataclasses import dataclass
@@ -34,11 +41,12 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec
 
+from jaxgeo.core.checkpoint import Checkpointer
 from jaxgeo.core.config import save_config
-from jaxgeo.core.logging import get_logger, progress
+from jaxgeo.core.logging import MetricWriter, get_logger
 from jaxgeo.core.parallel import gather, maybe_initialize_distributed
-from jaxgeo.core.train import NonFiniteLossError
-from jaxgeo.fwi import encoding, filters, gradients, io, optim
+from jaxgeo.core.train import Part, TrainState, fit
+from jaxgeo.fwi import encoding, filters, gradients, io, metrics, optim
 from jaxgeo.fwi.config import validate
 from jaxgeo.fwi.losses import make_loss
 from jaxgeo.fwi.setup import Problem, build_problem, with_dtype
@@ -49,6 +57,7 @@ from jaxgeo.fwi.simulate import (
     pad_batch,
     put_sharded,
     simulate,
+    source_illumination,
 )
 
 log = get_logger("jaxgeo.fwi")
@@ -138,12 +147,13 @@ def _band_schedules(config, band: int) -> dict:
 
 def _make_tx(config, band: int) -> optax.GradientTransformation:
     return optim.make_optimizer(config.optim.name, _band_schedules(config, band),
-                                cg_beta=config.optim.cg_beta)
+                                cg_beta=config.optim.cg_beta, eps=float(config.optim.eps))
 
 
-def _make_step(config, problem: Problem, mesh, syn_sos, tx):
-    """Jitted ``step(params, opt_state, fixed, amps, src, rec, obs, w) ->
-    (params, opt_state, loss, grads)`` for the configured optimizer."""
+def _make_update(config, problem: Problem, mesh, syn_sos, tx, weight=None):
+    """Pure ``update(params, opt_state, fixed, batch) -> (params, opt_state, loss, grads)``
+    for the configured optimizer (``grads``: processed gradients in model units).
+    ``weight`` ``[nz, nx]``: the illumination preconditioner multiplied in first."""
     settings, dt = problem.settings, problem.settings.dt
     groups = _loss_groups(config, problem.invert)
     objectives = {spec: make_objective(settings, make_loss(spec, dt), mesh, syn_sos)
@@ -163,14 +173,15 @@ def _make_step(config, problem: Problem, mesh, syn_sos, tx):
         return total, grads
 
     def process(grads):
+        if weight is not None:
+            grads = {p: v * weight.astype(v.dtype) for p, v in grads.items()}
         return {p: gradients.process(
             v, mask=mask,
             smooth_sigma=tuple(g.smooth_sigma) if g.smooth else None,
             smooth_radius=tuple(g.smooth_radius) if g.smooth else None,
             clipvalue=float(g.clipvalue) if g.clip else None) for p, v in grads.items()}
 
-    @jax.jit
-    def step(params, opt_state, fixed, *batch):
+    def update(params, opt_state, fixed, batch):
         if lbfgs:
             (spec,) = groups
             fn = lambda z: objectives[spec](optim.from_scaled(z, scales), fixed, *batch)
@@ -186,7 +197,27 @@ def _make_step(config, problem: Problem, mesh, syn_sos, tx):
             new = optax.apply_updates(params, updates)
         return optim.project(new, bounds), opt_state, loss, grads
 
-    return step
+    return update
+
+
+def _make_train_step(update):
+    """The engine step: parts ``model`` (inverted parameters and the band's optimizer),
+    ``fixed`` (parameters not inverted; frozen) and ``record`` (frozen: the loss of every
+    update ``[n_bands, epochs, step_per_epoch]``, written at the global step, and the last
+    update's gradients)."""
+
+    def train_step(state: TrainState, batch) -> tuple[TrainState, dict]:
+        model, record = state.part("model"), state.part("record")
+        new, opt_state, loss, grads = update(model.params, model.opt_state,
+                                             state.part("fixed").params, batch)
+        hist = record.params["loss"]
+        hist = hist.reshape(-1).at[state.step].set(loss.astype(hist.dtype)).reshape(hist.shape)
+        state = state.with_part("model", model.replace(params=new, opt_state=opt_state))
+        state = state.with_part("record", record.replace(
+            params={"loss": hist, "grad": grads}))
+        return state, {"loss": loss}
+
+    return train_step
 
 
 def _init_opt_state(config, tx, params):
@@ -202,19 +233,41 @@ def _minibatches(n_shots: int, num_batches: int, seed: int, band: int, epoch: in
     return [b for b in np.array_split(perm, min(num_batches, n_shots))]
 
 
+class _BandStream:
+    """The batches of one band, by global update index ``k = (band·epochs + epoch)·steps +
+    update`` (the engine's step counter runs on across bands). Per-shot: minibatch
+    ``update % num_batches`` of the epoch's seeded shot split; coded: fresh super shots per
+    update. Deterministic in ``k``, so a resumed run draws the same batches."""
+
+    def __init__(self, make_batch, band: int, epochs: int, steps: int, seed: int):
+        self.make_batch, self.band, self.epochs, self.steps = make_batch, band, epochs, steps
+        self.seed = seed
+
+    def batches_per_epoch(self) -> int:
+        return self.steps
+
+    def iterate(self, start: int = 0):
+        for k in itertools.count(start):
+            band, rest = divmod(k, self.epochs * self.steps)
+            if band != self.band:
+                return
+            yield self.make_batch(*divmod(rest, self.steps))
+
+
 def invert(config, *, coding: bool = False, observed: np.ndarray | None = None,
            problem: Problem | None = None, write: bool = True,
            stop_after_epochs: int | None = None, timings: bool = False,
            callback=None) -> InversionResult:
-    """Run an inversion. ``observed`` (``[n_shots, n_comp, n_rec, nt]``) overrides the
-    HDF5 file. ``stop_after_epochs`` stops early (to simulate a killed run in tests).
+    """Run an inversion on the training engine (:func:`jaxgeo.core.train.fit`, one call per
+    band). ``observed`` (``[n_shots, n_comp, n_rec, nt]``) overrides the HDF5 file.
+    ``stop_after_epochs`` stops early (to simulate a killed run in tests).
 
     ``callback(event, info)`` (optional; host numpy values) is called with
     ``"band"`` at the start of each band (``band``, ``observed`` and ``amplitudes`` as
     used in that band, ``opt_state``), ``"update"`` after every update (``band``,
     ``epoch``, ``update``, ``before``/``after`` models, ``opt_state``, ``loss``) and
-    ``"epoch"`` after an epoch's outputs and checkpoint are written (``band``, ``epoch``,
-    ``model``). An exception raised by it ends the run as a crash would.
+    ``"epoch"`` after an epoch's outputs are written, before its checkpoint (``band``,
+    ``epoch``, ``model``). An exception raised by it ends the run as a crash would.
 
     All inputs are checked (config, files, shapes, CFL, geometry) before any output is
     written or any propagation starts.
@@ -261,6 +314,7 @@ def _invert(config, coding, observed, problem, write, stop_after_epochs, timings
     mesh = make_mesh(config.devices.num_devices)
     n_dev = mesh.devices.size
     epochs, steps = int(config.training.epochs), int(config.training.step_per_epoch)
+    per_band = epochs * steps
 
     # ------------------------------------------------------------ outputs (after checks)
     out = Path(config.save_path) if write else None
@@ -270,59 +324,45 @@ def _invert(config, coding, observed, problem, write, stop_after_epochs, timings
         out.mkdir(parents=True, exist_ok=True)
         if primary:
             save_config(config, out)
-        from jaxgeo.core.checkpoint import Checkpointer
         stale = out / "checkpoints"
         if not config.resume and stale.exists() and primary:
             log.info("fresh run (no --resume): removing old checkpoints in %s", stale)
             shutil.rmtree(stale)
+        # training.epochs must match on resume: the global update index encodes the band
         ckpt = Checkpointer(out / "checkpoints", save_every=1, keep=2, config=config,
-                            ignore_prefixes=("save_path", "resume", "training.epochs",
-                                             "devices", "log", "data.observed"))
+                            ignore_prefixes=("save_path", "resume", "devices", "log", "checkpoint",
+                                             "data.observed"))
         if config.log.tensorboard and primary:
-            from jaxgeo.core.logging import MetricWriter
             writer = MetricWriter(out / "logs")
 
     rep = NamedSharding(mesh, PartitionSpec())
     params = {p: jnp.asarray(problem.init_model[p]) for p in problem.invert}
-    fixed = jax.device_put({p: jnp.asarray(v) for p, v in problem.init_model.items()
-                            if p not in problem.invert}, rep)
-    history = np.full((len(bands), epochs, steps), np.nan, np.float32)
-    errors: list[float] = []
+    fixed = {p: jnp.asarray(v) for p, v in problem.init_model.items()
+             if p not in problem.invert}
     first = problem.invert[0]
     true = problem.true_model
-    tx0 = _make_tx(config, 0)
-    state = {"params": params, "opt_state": _init_opt_state(config, tx0, params),
-             "history": history, "position": np.array([0, -1], np.int32)}
-    resumed_from = None
-    if write and config.resume and ckpt.latest_step() is not None:
-        state = ckpt.restore(state)
-        resumed_from = tuple(int(v) for v in np.asarray(state["position"]))
-        log.info("resumed from band %d epoch %d", *resumed_from)
-    band0, last_epoch = (int(v) for v in np.asarray(state["position"]))
-    start = (band0, last_epoch + 1)
-    if start[1] >= epochs:
-        start = (band0 + 1, 0)
-    params = jax.device_put(state["params"], rep)
-    # a resumed run may have more epochs than the killed one: keep the stored losses
-    stored = np.asarray(state["history"])
-    history = np.full((len(bands), epochs, steps), np.nan, np.float32)
-    common = tuple(slice(0, min(a, b)) for a, b in zip(stored.shape, history.shape,
-                                                        strict=True))
-    history[common] = stored[common]
     key = jax.random.key(int(config.seed))
     amps_all = problem.source_amplitudes()
-    epochs_done, stopped = 0, False
-    snapshots: list = []
-    step_times: list = []
-    epochs_run: list = []
-    # tensorboard shot gather: the middle shot, modelled on one local device from host
-    # arrays (works unchanged under multi-host, where only process 0 writes)
     shot = problem.n_shots // 2
     shot_fn = None if writer is None else jax.jit(
         lambda m, a, s_, r_: simulate(m, a, s_, r_, problem.settings))
 
+    latest = ckpt.latest_step() if (write and config.resume) else None
+    start_band = 0 if not latest else min((latest - 1) // per_band, len(bands) - 1)
+    resumed_from = None
+    if latest:
+        resumed_from = divmod(latest // steps - 1, epochs)
+        log.info("resuming from band %d epoch %d", *resumed_from)
+
+    errors: list[float] = []
+    snapshots: list = []
+    step_times: list = []
+    epochs_run: list = []
+    epochs_done = [0]
+    stopped = False
+    state = None
     try:
-        for band in range(start[0], len(bands)):
+        for band in range(start_band, len(bands)):
             sos = sos_list[band]
             obs_band = observed if config.multiscale.obsnofilter or sos is None else np.asarray(
                 jax.jit(lambda x, sos=sos: filters.sosfiltfilt(sos, x))(observed))
@@ -332,55 +372,103 @@ def _invert(config, coding, observed, problem, write, stop_after_epochs, timings
             else:
                 amps_band, syn_sos = amps_all, sos
             tx = _make_tx(config, band)
-            if band == start[0] and start[1] > 0:
-                opt_state = jax.device_put(state["opt_state"], rep)
+            model_params = params if state is None else state.part("model").params
+            # a copy of every leaf: optimizer states may alias buffers (optax's lbfgs
+            # does), and the engine donates the state to the step
+            model_part = Part(params=model_params, batch_stats={},
+                              opt_state=jax.tree_util.tree_map(
+                                  jnp.copy, _init_opt_state(config, tx, model_params)),
+                              tx=tx)
+            if state is None:
+                record = {"loss": jnp.full((len(bands), epochs, steps), jnp.nan, jnp.float32),
+                          "grad": jax.tree_util.tree_map(jnp.zeros_like, params)}
+                state = TrainState.create(rng=jax.random.PRNGKey(int(config.seed)), parts={
+                    "model": model_part,
+                    "fixed": Part.create(fixed, optax.set_to_zero()),
+                    "record": Part.create(record, optax.set_to_zero())})
+                # the step of a resumed run starts from the checkpoint's
+                state = state.replace(step=jnp.asarray(band * per_band, jnp.int32))
             else:
-                # committed and replicated like the step's outputs, so the step compiles once
-                opt_state = jax.device_put(_init_opt_state(config, tx, params), rep)
+                state = state.with_part("model", model_part)
+            # committed and replicated like the step's outputs, so the step compiles once
+            state = jax.device_put(state, rep)
             if callback is not None:
                 callback("band", dict(band=band, observed=obs_band, amplitudes=amps_band,
-                                      opt_state=gather(opt_state)))
-            step = _make_step(config, problem, mesh, syn_sos, tx)
+                                      opt_state=gather(state.part("model").opt_state)))
+            batches = {}
+
+            def make_batch(epoch, k, band=band, obs_band=obs_band, amps_band=amps_band,
+                           batches=batches):
+                if coding:
+                    batch = _coded_batch(config, problem, amps_band, obs_band, key, band,
+                                         epoch, k, n_dev)
+                else:
+                    if epoch not in batches:
+                        batches.clear()
+                        batches[epoch] = _minibatches(problem.n_shots,
+                                                      int(config.training.num_batches),
+                                                      int(config.seed), band, epoch)
+                    split = batches[epoch]
+                    idx, w = pad_batch(split[k % len(split)], n_dev)
+                    batch = (amps_band[idx], problem.source_locations[idx],
+                             problem.receiver_locations[idx], obs_band[idx], w)
+                return tuple(put_sharded(x, mesh) for x in batch)
+
+            stream = _BandStream(make_batch, band, epochs, steps, int(config.seed))
+            weight = None
+            if config.grad.illumination:
+                # from the band's starting model and unfiltered-or-filtered wavelet
+                energy = source_illumination({**problem.init_model, **gather(model_params)},
+                                             amps_band, problem.source_locations, s)
+                weight = gradients.illumination_weight(energy, float(config.grad.illum_sigma),
+                                                       float(config.grad.illum_floor))
+                log.info("band %d: illumination preconditioner, max/min weight %.3g",
+                         band, float(jnp.max(weight) / jnp.min(weight)))
+            step = _make_train_step(_make_update(config, problem, mesh, syn_sos, tx, weight))
             log.info("band %d/%d (%s): %d epochs x %d updates", band + 1, len(bands),
                      bands[band], epochs, steps)
-            first_epoch = start[1] if band == start[0] else 0
-            for epoch in range(first_epoch, epochs):
-                batches = _minibatches(problem.n_shots, int(config.training.num_batches),
-                                       int(config.seed), band, epoch)
-                bar = progress(range(steps), desc=f"F{band}E{epoch}")
-                for k in bar:
-                    t_start = time.perf_counter()
-                    if coding:
-                        batch = _coded_batch(config, problem, amps_band, obs_band, key, band,
-                                             epoch, k, n_dev)
-                    else:
-                        idx, w = pad_batch(batches[k % len(batches)], n_dev)
-                        batch = (amps_band[idx], problem.source_locations[idx],
-                                 problem.receiver_locations[idx], obs_band[idx], w)
-                    batch = tuple(put_sharded(x, mesh) for x in batch)
-                    before = gather(params) if callback is not None else None
-                    params, opt_state, loss, grads = step(params, opt_state, fixed, *batch)
-                    loss = float(loss)
-                    if not np.isfinite(loss):
-                        raise NonFiniteLossError(f"loss is {loss} at band {band} epoch "
-                                                 f"{epoch} update {k}; lower the learning "
-                                                 "rate or dt")
-                    history[band, epoch, k] = loss
-                    if timings:
-                        step_times.append(time.perf_counter() - t_start)
-                    if hasattr(bar, "set_postfix"):
-                        bar.set_postfix(loss=f"{loss:.4g}")
-                    if callback is not None:
-                        callback("update", dict(band=band, epoch=epoch, update=k,
-                                                before=before, after=gather(params),
-                                                opt_state=gather(opt_state), loss=loss))
-                host = gather(params)
-                err = _rms(host[first], true[first]) if true is not None else float("nan")
+            resume_here = bool(latest) and band == start_band
+            before = None
+            if callback is not None:
+                # the model before the first update: the checkpoint's when fit resumes
+                before = gather((ckpt.restore(state) if resume_here else state)
+                                .part("model").params)
+            last = {"t": time.perf_counter(), "model": before}
+
+            def hook(k, st, scalars, last=last):
+                now = time.perf_counter()
+                if timings:
+                    step_times.append(now - last["t"])
+                last["t"] = now
+                if callback is not None:
+                    b, rest = divmod(k, per_band)
+                    after = gather(st.part("model").params)
+                    callback("update", dict(band=b, epoch=rest // steps, update=rest % steps,
+                                            before=last["model"], after=after,
+                                            opt_state=gather(st.part("model").opt_state),
+                                            loss=scalars["loss"]))
+                    last["model"] = after
+
+            def evaluate(st, band=band, syn_sos=syn_sos, obs_band=obs_band,
+                         amps_band=amps_band):
+                epoch = (int(st.step) - band * per_band) // steps - 1
+                host = gather(st.part("model").params)
+                record = gather(st.part("record").params)
+                history = record["loss"]
+                scores = {}
+                if true is not None:
+                    scores = {"model_rms_error": metrics.rms_error(host[first], true[first]),
+                              "relative_error": metrics.relative_error(host[first],
+                                                                       true[first]),
+                              "ssim": metrics.ssim(host[first], true[first])}
+                err = scores.get("model_rms_error", float("nan"))
                 errors.append(err)
                 snapshots.append(host[first])
                 epochs_run.append((band, epoch))
-                log.info("band %d epoch %d: loss %.5g, %s RMS error %.2f", band, epoch,
-                         history[band, epoch, -1], first, err)
+                log.info("band %d epoch %d: loss %.5g, %s RMS error %.2f, relative error "
+                         "%.4f, SSIM %.4f", band, epoch, float(np.nanmean(history[band, epoch])),
+                         first, err, scores.get("relative_error", float("nan")),
+                         scores.get("ssim", float("nan")))
                 if write:
                     gathers = None
                     if writer is not None and primary:
@@ -390,23 +478,24 @@ def _invert(config, coding, observed, problem, write, stop_after_epochs, timings
                             problem.source_locations[shot:shot + 1],
                             problem.receiver_locations[shot:shot + 1])))[0, 0]
                         gathers = (syn, syn - obs_band[shot, 0])
-                    _write_epoch(out, writer, host, gather(grads), history, band, epoch,
+                    _write_epoch(out, writer, host, record["grad"], history, band, epoch,
                                  err, primary, gathers)
-                    ckpt.save(band * epochs + epoch, {"params": params, "opt_state": opt_state,
-                                                      "history": history,
-                                                      "position": np.array([band, epoch],
-                                                                           np.int32)},
-                              force=True)
-                    ckpt.wait()
                 if callback is not None:
                     callback("epoch", dict(band=band, epoch=epoch, model=host))
-                epochs_done += 1
-                if stop_after_epochs is not None and epochs_done >= stop_after_epochs:
-                    stopped = True
-                    break
-            else:
-                continue
-            break
+                return scores
+
+            def on_epoch_end(_epoch, _record):
+                epochs_done[0] += 1
+                return stop_after_epochs is not None and epochs_done[0] >= stop_after_epochs
+
+            state, _ = fit(state, step, stream, num_steps=(band + 1) * per_band,
+                           steps_per_epoch=steps, evaluate=evaluate, checkpointer=ckpt,
+                           resume=resume_here,
+                           on_epoch_end=on_epoch_end, hooks=[hook], sync_hooks=True,
+                           desc=f"band {band + 1}/{len(bands)}")
+            if stop_after_epochs is not None and epochs_done[0] >= stop_after_epochs:
+                stopped = int(state.step) < len(bands) * per_band
+                break
     except BaseException:
         # a crashed run: close the event file and let the checkpointer finish, so that
         # --resume finds the last complete epoch
@@ -415,9 +504,9 @@ def _invert(config, coding, observed, problem, write, stop_after_epochs, timings
         if ckpt is not None:
             ckpt.close()
         raise
-    final = not stopped
-    result = _finish(config, problem, out, writer, ckpt, gather(params), history, errors,
-                     observed, mesh, final=final)
+    history = np.asarray(gather(state.part("record").params["loss"]))
+    result = _finish(config, problem, out, writer, ckpt, gather(state.part("model").params),
+                     history, errors, observed, mesh, final=not stopped)
     result.snapshots, result.step_times = snapshots, step_times
     result.epochs_run, result.resumed_from = epochs_run, resumed_from
     return result
