@@ -269,8 +269,11 @@ def absorption_coefficient(
     line_chunk: int = 64,
     nu_origin=None,
     conditions: Mapping[str, float] | None = None,
+    method: str = "auto",
 ) -> jax.Array:
     """Absorption coefficient k(nu), cm^-1, for the pure absorber at (T [K], p [atm]).
+
+    ``method`` = 'dense' forces the exact dense path (every line on every point).
 
     On a uniform grid (a ``UniformGrid``, or a concrete array evenly spaced within rounding,
     see ``as_uniform_grid``) this takes the windowed fast path by itself, its window sizes
@@ -295,9 +298,11 @@ def absorption_coefficient(
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
-    fast = _fast_path(lines, nu, temperature, p_atm, profile=profile, diluent=diluent,
-                      wing=wing, line_mixing=line_mixing, nu_origin=nu_origin,
-                      conditions=conditions)
+    if method not in ("auto", "dense"):
+        raise ValueError(f"method must be 'auto' or 'dense', got {method!r}")
+    fast = None if method == "dense" else _fast_path(
+        lines, nu, temperature, p_atm, profile=profile, diluent=diluent, wing=wing,
+        line_mixing=line_mixing, nu_origin=nu_origin, conditions=conditions)
     if fast is not None:
         return fast
     if isinstance(nu, UniformGrid):
