@@ -118,18 +118,21 @@ def merge_partitions(partitions: Sequence[PartitionFunction]) -> PartitionFuncti
     first = partitions[0]
     if all(pf is first for pf in partitions):
         return first
-    knots = np.asarray(first.knots)
+    knots = max((np.asarray(pf.knots) for pf in partitions), key=len)
     keys, coef, t_max = [], [], []
     for pf in partitions:
-        if not np.array_equal(np.asarray(pf.knots), knots):
+        own = np.asarray(pf.knots)
+        if not np.array_equal(own, knots[: own.size]):
             raise ValueError(
                 "line lists carry partition sums on different temperature nodes (e.g. a QTpy "
                 "table and TIPS); attach one PartitionFunction to all of them with "
                 "LineList.with_partition, or rebuild from TIPS with partition_version=2021")
         for r, key in enumerate(pf.keys):
             if key not in keys:
+                row = np.asarray(pf.coef[r])
+                pad = np.repeat(row[-1:], knots.size - own.size, axis=0)  # unused: T clipped
                 keys.append(key)
-                coef.append(np.asarray(pf.coef[r]))
+                coef.append(np.concatenate([row, pad]))
                 t_max.append(float(pf.t_max[r]))
     return PartitionFunction(knots=jnp.asarray(knots), coef=jnp.asarray(np.stack(coef)),
                              t_max=jnp.asarray(np.asarray(t_max)), keys=tuple(keys))
