@@ -212,3 +212,18 @@ def test_load_qtpy_refuses_non_table(tmp_path):
     (tmp_path / "6_1.QTpy").write_bytes(pickle.dumps([1.0, 2.0]))
     with pytest.raises(ValueError, match=r"6_1\.QTpy"):
         sp.load_qtpy(tmp_path, [(6, 1)])
+
+
+def test_concatenate_keeps_loaded_qtpy_partition(x64, tmp_path, shared_data):
+    temps = np.arange(1, 501)
+    q = 0.5 * temps**1.5 + 3.0  # a table far from TIPS: rebuilding TIPS would be noticed
+    (tmp_path / "6_1.QTpy").write_bytes(pickle.dumps({int(t): float(v)
+                                                      for t, v in zip(temps, q, strict=True)}))
+    ch4 = sp.read_hitran_par(shared_data / "spectra" / "hitran_CH4_4975_5050.par")
+    ch4 = ch4.select(np.asarray(ch4.iso_id) == 1)
+    ch4 = ch4.with_partition(sp.load_qtpy(tmp_path, [(6, 1)]))
+    pf = ch4.partition
+    joined = sp.concatenate([ch4, ch4.select(np.arange(ch4.n_lines) < 3)])
+    got = float(joined.partition(joined.q_row[:1], 296.5)[0])
+    assert got == pytest.approx(0.5 * 296.5**1.5 + 3.0, rel=1e-8)  # spline error for T^1.5
+    assert pf is joined.partition
