@@ -110,6 +110,20 @@ def case_ch4(hapi, folder, repeats):
             err = np.linalg.norm(k - k_hapi) / np.linalg.norm(k_hapi)
             rows.append(("CH4 1017 lines, 37.5k pts, 1 (T,p)", "float64" if x64 else "float32",
                          t_jax, t_hapi, err))
+    # 1b. the obvious call (HAPI's array grid, no UniformGrid/window_sizes), under jit with
+    # declared condition ranges: the fast path must be what it does
+    for x64 in (False, True):
+        with jax.enable_x64(x64):
+            ll = sp.read_hitran_par(CH4_PAR) if x64 else lines
+            ranges = dict(t_min=250.0, t_max=320.0, p_min_atm=0.1, p_max_atm=1.0)
+            obvious = jax.jit(lambda t, p, ll=ll, ranges=ranges: sp.absorption_coefficient(
+                ll, nu, t, p, profile="voigt", diluent={"air": 1.0}, conditions=ranges))
+            k = np.asarray(obvious(296.0, 1.0))
+            t_obv = timed(lambda obvious=obvious: obvious(296.0, 1.0), repeats)
+            t_hapi_again = timed(lambda: hapi_voigt(hapi, "CH4", nu, 296.0, 1.0), 2)
+            err = np.linalg.norm(k - k_hapi) / np.linalg.norm(k_hapi)
+            rows.append(("CH4 obvious call absorption_coefficient(lines, nu, T, p), jit",
+                         "float64" if x64 else "float32", t_obv, t_hapi_again, err))
     # 2. batch of 64 conditions
     rng = np.random.default_rng(0)
     temps = rng.uniform(250.0, 320.0, 64)

@@ -181,3 +181,49 @@ def test_load_qtpy(x64, tmp_path):
     assert got == pytest.approx(0.5 * 296.5**1.5 + 3.0, rel=1e-8)  # spline error for T^1.5
     with pytest.raises(FileNotFoundError, match="1_1.QTpy"):
         sp.load_qtpy(tmp_path, [(1, 1)])
+
+
+class _OpensAFile:
+    """Unpickles as ``open(target, 'w')``: creates ``target`` when loaded by pickle.load."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_load_qtpy_refuses_hostile_pickle_without_running_it(tmp_path):
+    from jaxgeo.core.safepickle import UnsafePickleError
+
+    witness = tmp_path / "created_by_unpickling.txt"
+    hostile = pickle.dumps({296: 1.0, 297: _OpensAFile(witness), 298: 1.1, 299: 1.2})
+    (tmp_path / "6_1.QTpy").write_bytes(hostile)
+    with pytest.raises(UnsafePickleError, match=r"6_1\.QTpy.*refusing to load .*open"):
+        sp.load_qtpy(tmp_path, [(6, 1)])
+    assert not witness.exists()  # nothing in the file was executed
+    # the file is really hostile: the standard unpickler does create the witness file
+    with contextlib.closing(pickle.loads(hostile)[297]):
+        pass
+    assert witness.exists()
+
+
+def test_load_qtpy_refuses_non_table(tmp_path):
+    (tmp_path / "6_1.QTpy").write_bytes(pickle.dumps([1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"6_1\.QTpy"):
+        sp.load_qtpy(tmp_path, [(6, 1)])
+
+
+def test_concatenate_keeps_loaded_qtpy_partition(x64, tmp_path, shared_data):
+    temps = np.arange(1, 501)
+    q = 0.5 * temps**1.5 + 3.0  # a table far from TIPS: rebuilding TIPS would be noticed
+    (tmp_path / "6_1.QTpy").write_bytes(pickle.dumps({int(t): float(v)
+                                                      for t, v in zip(temps, q, strict=True)}))
+    ch4 = sp.read_hitran_par(shared_data / "spectra" / "hitran_CH4_4975_5050.par")
+    ch4 = ch4.select(np.asarray(ch4.iso_id) == 1)
+    ch4 = ch4.with_partition(sp.load_qtpy(tmp_path, [(6, 1)]))
+    pf = ch4.partition
+    joined = sp.concatenate([ch4, ch4.select(np.arange(ch4.n_lines) < 3)])
+    got = float(joined.partition(joined.q_row[:1], 296.5)[0])
+    assert got == pytest.approx(0.5 * 296.5**1.5 + 3.0, rel=1e-8)  # spline error for T^1.5
+    assert pf is joined.partition

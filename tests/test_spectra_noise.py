@@ -125,3 +125,19 @@ def test_apply_noise_mixture():
     assert np.all(resid_std >= 0.001 * 0.5) and np.median(resid_std) < 0.05
     with pytest.raises(ValueError, match="p_drift"):
         sp.NoiseProfile(p_drift=1.5)
+
+
+def test_apply_noise_components_draw_independent_keys():
+    """Each component's keys come from fold_in(key, its id): switching spikes on does not
+    change the drift draw (the old sequential split reshuffled every later component)."""
+    y = jnp.full((400,), 0.8)
+    base = dict(std_add_range=(0.0, 0.0), std_mult_range=(0.0, 0.0), p_fringes=0.0,
+                p_drift=1.0, clip=None)
+    drift_only, _ = sp.apply_noise(KEY, y, sp.NoiseProfile(**base, p_spikes=0.0))
+    with_spikes, _ = sp.apply_noise(KEY, y, sp.NoiseProfile(**base, p_spikes=1.0))
+    spikes_alone, _ = sp.apply_noise(KEY, y, sp.NoiseProfile(**dict(base, p_drift=0.0),
+                                                             p_spikes=1.0))
+    # additive components: (drift + spikes) - drift = spikes, up to float32 rounding of 0.8
+    np.testing.assert_allclose(np.asarray(with_spikes - drift_only),
+                               np.asarray(spikes_alone - y), atol=1e-6)
+    assert float(jnp.abs(spikes_alone - y).max()) > 1e-3  # spikes were really drawn

@@ -25,6 +25,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgeo.spectra.autogrid import (
+    as_uniform_grid,
+    broadening_bounds,
+    condition_ranges,
+    inside_ranges,
+    is_concrete,
+)
 from jaxgeo.spectra.constants import (
     AMU_G,
     C_LIGHT_CM_S,
@@ -261,8 +268,20 @@ def absorption_coefficient(
     line_mixing: bool = False,
     line_chunk: int = 64,
     nu_origin=None,
+    conditions: Mapping[str, float] | None = None,
+    method: str = "auto",
 ) -> jax.Array:
     """Absorption coefficient k(nu), cm^-1, for the pure absorber at (T [K], p [atm]).
+
+    ``method`` = 'dense' forces the exact dense path (every line on every point).
+
+    On a uniform grid (a ``UniformGrid``, or a concrete array evenly spaced within rounding,
+    see ``as_uniform_grid``) this takes the windowed fast path by itself, its window sizes
+    fitted to the concrete (T, p), or to ``conditions`` (dict t_min, t_max, p_max_atm and
+    optionally p_min_atm) when T and p are traced (``jit``/``vmap``); outside those ranges
+    the result is NaN, never silently wrong. Traced conditions without ``conditions``, a
+    traced or non-uniform grid, or a traced line list use the exact dense path (one-time
+    warning naming the cost in the traced-conditions case).
 
     Args:
         lines: the line list.
@@ -279,6 +298,15 @@ def absorption_coefficient(
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if method not in ("auto", "dense"):
+        raise ValueError(f"method must be 'auto' or 'dense', got {method!r}")
+    fast = None if method == "dense" else _fast_path(
+        lines, nu, temperature, p_atm, profile=profile, diluent=diluent, wing=wing,
+        line_mixing=line_mixing, nu_origin=nu_origin, conditions=conditions)
+    if fast is not None:
+        return fast
+    if isinstance(nu, UniformGrid):
+        nu = nu.values(jnp.result_type(float))
     return _dense_jit(lines, jnp.asarray(nu), temperature, p_atm, diluent, wing, nu_origin,
                       profile=profile, line_mixing=line_mixing, line_chunk=line_chunk)
 
@@ -614,3 +642,31 @@ def absorption_coefficient_uniform_batch(
             out[i] = absorption_coefficient_uniform(lines, grid, temps[i], press[i], sizes,
                                                     wing=wing)
     return jnp.stack(out)
+
+
+def _fast_path(lines, nu, temperature, p_atm, *, profile, diluent, wing, line_mixing,
+               nu_origin, conditions):
+    """Windowed k for the obvious call when the grid is uniform (see ``autogrid``), else None."""
+    grid = as_uniform_grid(nu, UniformGrid, nu_origin=nu_origin)
+    if grid is None or wing is None or not is_concrete(lines):
+        return None
+    ranges = condition_ranges(temperature, p_atm, conditions, lines.n_lines, grid.n)
+    if ranges is None:
+        return None
+    t_min, t_max, p_min, p_max = ranges
+    total, self_share = broadening_bounds(diluent)
+    dtype = jnp.result_type(lines.nu0)
+    sizes = window_sizes(lines, grid, t_min=t_min, t_max=t_max, p_max_atm=p_max * max(total, 1.0),
+                         wing=wing, diluent_self_max=self_share, dtype=dtype,
+                         p_min_atm=p_min * min(total, 1.0))
+    if jnp.ndim(temperature) or jnp.ndim(p_atm):  # concrete batch: one compiled spectrum each
+        t_b, p_b = jnp.broadcast_arrays(jnp.asarray(temperature), jnp.asarray(p_atm))
+        k = jax.vmap(lambda t, p: _uniform_jit(lines, t, p, diluent, wing, grid=grid,
+                                               sizes=sizes, profile=profile,
+                                               line_mixing=line_mixing))(t_b, p_b)
+    else:
+        k = _uniform_jit(lines, temperature, p_atm, diluent, wing, grid=grid, sizes=sizes,
+                         profile=profile, line_mixing=line_mixing)
+    if is_concrete((temperature, p_atm)):
+        return k
+    return inside_ranges(k, temperature, p_atm, t_min, t_max, p_min, p_max)

@@ -13,6 +13,7 @@ import numpy as np
 from jaxgeo.spectra.partition import (
     PartitionFunction,
     isotopologue_mass,
+    merge_partitions,
     tips_partition_function,
 )
 
@@ -177,11 +178,21 @@ def make_line_list(
     )
 
 
-def concatenate(line_lists: Sequence[LineList], partition_version: int = 2021) -> LineList:
-    """Join line lists (host-side); partition sums are rebuilt from the TIPS tables."""
+def concatenate(line_lists: Sequence[LineList], partition_version: int | None = None) -> LineList:
+    """Join line lists (host-side).
+
+    Args:
+        line_lists: the lists to join.
+        partition_version: None (default) keeps the lists' own partition sums (e.g. a
+            ``load_qtpy`` table attached with ``with_partition``), merging their rows; a TIPS
+            version (2021, 2025) rebuilds them all from the shipped TIPS tables instead.
+    """
     hosts = [host_arrays(ll) for ll in line_lists]
     arrays = {name: np.concatenate([h[name] for h in hosts]) for name in LINE_ARRAY_FIELDS}
-    return make_line_list(**arrays, partition_version=partition_version)
+    if partition_version is not None:
+        return make_line_list(**arrays, partition_version=partition_version)
+    return make_line_list(**arrays, partition_version=None,
+                          partition=merge_partitions([ll.partition for ll in line_lists]))
 
 
 class LineListFormatError(ValueError):
@@ -353,6 +364,8 @@ class PhysAEWindow:
         return out
 
     def all_lines(self) -> LineList:
+        """All molecules' lines in one list, each keeping its partition sums (TIPS or the
+        ``load_qtpy`` table attached with ``with_partition``)."""
         return concatenate(list(self.lines.values()))
 
 

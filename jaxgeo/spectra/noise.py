@@ -157,6 +157,10 @@ class NoiseProfile:
                 raise ValueError(f"NoiseProfile.{name} = {value}: low must not exceed high")
 
 
+# Fixed ids of the noise components (their fold_in index): append new ones at the end.
+NOISE_COMPONENTS = ("mult", "add", "shot", "drift", "fringes", "spikes", "flicker", "glitches")
+
+
 def apply_noise(key, y, profile: NoiseProfile = NoiseProfile()):
     """One realisation of the PhysAE noise mixture on one spectrum y (N,).
 
@@ -166,43 +170,56 @@ def apply_noise(key, y, profile: NoiseProfile = NoiseProfile()):
     """
     n = y.shape[-1]
     dtype = jnp.result_type(y)
-    keys = iter(jax.random.split(key, 24))
 
-    def u(rng):
+    def stream(component: str):
+        """Keys of one component: fold_in(key, its fixed id), then split. Adding a
+        component never changes the draws of the others."""
+        return iter(jax.random.split(jax.random.fold_in(key, NOISE_COMPONENTS.index(component)),
+                                     8))
+
+    def u(keys, rng):
         return jax.random.uniform(next(keys), (), dtype, rng[0], rng[1])
 
-    def coin(p):
+    def coin(keys, p):
         return jax.random.bernoulli(next(keys), p)
 
-    def count(rng):
+    def count(keys, rng):
         return jax.random.randint(next(keys), (), rng[0], rng[1] + 1)
 
-    out = multiplicative_gaussian(next(keys), y, u(profile.std_mult_range))
-    out = additive_gaussian(next(keys), out, u(profile.std_add_range))
+    k = stream("mult")
+    out = multiplicative_gaussian(next(k), y, u(k, profile.std_mult_range))
+    k = stream("add")
+    out = additive_gaussian(next(k), out, u(k, profile.std_add_range))
     flags = {}
-    flags["shot"] = coin(profile.p_shot)
-    out = jnp.where(flags["shot"], shot(next(keys), out, u(profile.shot_scale_range)), out)
-    flags["drift"] = coin(profile.p_drift)
-    drift = baseline_drift(next(keys), n, u(profile.drift_sigma_range),
-                           u(profile.drift_amp_range), dtype)
+    k = stream("shot")
+    flags["shot"] = coin(k, profile.p_shot)
+    out = jnp.where(flags["shot"], shot(next(k), out, u(k, profile.shot_scale_range)), out)
+    k = stream("drift")
+    flags["drift"] = coin(k, profile.p_drift)
+    drift = baseline_drift(next(k), n, u(k, profile.drift_sigma_range),
+                           u(k, profile.drift_amp_range), dtype)
     out = out + jnp.where(flags["drift"], drift, 0.0)
-    flags["fringes"] = coin(profile.p_fringes)
-    fr = etalon(next(keys), n, n_modes=profile.n_fringes_range[1],
+    k = stream("fringes")
+    flags["fringes"] = coin(k, profile.p_fringes)
+    fr = etalon(next(k), n, n_modes=profile.n_fringes_range[1],
                 freq_range=profile.fringe_freq_range, amp_range=profile.fringe_amp_range,
-                n_active=count(profile.n_fringes_range), dtype=dtype)
+                n_active=count(k, profile.n_fringes_range), dtype=dtype)
     out = out + jnp.where(flags["fringes"], fr, 0.0)
-    flags["spikes"] = coin(profile.p_spikes)
-    sk = spikes(next(keys), n, max_count=profile.spikes_count_range[1],
+    k = stream("spikes")
+    flags["spikes"] = coin(k, profile.p_spikes)
+    sk = spikes(next(k), n, max_count=profile.spikes_count_range[1],
                 amp_range=profile.spike_amp_range, width_range=profile.spike_width_range,
-                count=count(profile.spikes_count_range), dtype=dtype)
+                count=count(k, profile.spikes_count_range), dtype=dtype)
     out = out + jnp.where(flags["spikes"], sk, 0.0)
-    flags["flicker"] = coin(profile.p_flicker)
-    fl = flicker(next(keys), n, u(profile.flicker_std_range), dtype=dtype)
+    k = stream("flicker")
+    flags["flicker"] = coin(k, profile.p_flicker)
+    fl = flicker(next(k), n, u(k, profile.flicker_std_range), dtype=dtype)
     out = out + jnp.where(flags["flicker"], fl, 0.0)
-    flags["glitches"] = coin(profile.p_glitches)
-    gl = glitches(next(keys), n, max_count=profile.glitches_count_range[1],
+    k = stream("glitches")
+    flags["glitches"] = coin(k, profile.p_glitches)
+    gl = glitches(next(k), n, max_count=profile.glitches_count_range[1],
                   amp_range=profile.glitch_amp_range, rise_range=profile.glitch_rise_range,
-                  count=count(profile.glitches_count_range), dtype=dtype)
+                  count=count(k, profile.glitches_count_range), dtype=dtype)
     out = out + jnp.where(flags["glitches"], gl, 0.0)
     if profile.clip is not None:
         out = clip(out, *profile.clip)

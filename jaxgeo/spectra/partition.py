@@ -1,14 +1,13 @@
 """Total internal partition sums Q(T) (TIPS) as a smooth, differentiable pytree.
 
 The tables come from ``tips_tables.npz`` (generated from hitran-api by
-``make_tips_table.py``) or from PhysAE's QTpy pickles (``load_qtpy``). Q(T) is a natural
+``tools/make_tips_table.py``) or from PhysAE's QTpy pickles (``load_qtpy``). Q(T) is a natural
 cubic spline through the tabulated nodes, so dQ/dT exists and is continuous.
 """
 
 from __future__ import annotations
 
 import functools
-import pickle
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy.interpolate import CubicSpline
+
+from jaxgeo.core.safepickle import load_plain_pickle
 
 TABLE_FILE = Path(__file__).with_name("tips_tables.npz")
 TIPS_VERSIONS = (2021, 2025)
@@ -110,6 +111,33 @@ def _spline_rows(
     )
 
 
+def merge_partitions(partitions: Sequence[PartitionFunction]) -> PartitionFunction:
+    """One ``PartitionFunction`` holding the rows of all ``partitions`` (first one wins for an
+    isotopologue present twice). They must share their temperature nodes (true for tables of
+    one TIPS version, or one ``load_qtpy`` call); host-side."""
+    first = partitions[0]
+    if all(pf is first for pf in partitions):
+        return first
+    knots = max((np.asarray(pf.knots) for pf in partitions), key=len)
+    keys, coef, t_max = [], [], []
+    for pf in partitions:
+        own = np.asarray(pf.knots)
+        if not np.array_equal(own, knots[: own.size]):
+            raise ValueError(
+                "line lists carry partition sums on different temperature nodes (e.g. a QTpy "
+                "table and TIPS); attach one PartitionFunction to all of them with "
+                "LineList.with_partition, or rebuild from TIPS with partition_version=2021")
+        for r, key in enumerate(pf.keys):
+            if key not in keys:
+                row = np.asarray(pf.coef[r])
+                pad = np.repeat(row[-1:], knots.size - own.size, axis=0)  # unused: T clipped
+                keys.append(key)
+                coef.append(np.concatenate([row, pad]))
+                t_max.append(float(pf.t_max[r]))
+    return PartitionFunction(knots=jnp.asarray(knots), coef=jnp.asarray(np.stack(coef)),
+                             t_max=jnp.asarray(np.asarray(t_max)), keys=tuple(keys))
+
+
 def tips_partition_function(
     isotopologues: Iterable[tuple[int, int]], version: int = 2021
 ) -> PartitionFunction:
@@ -144,7 +172,9 @@ def partition_sum(mol: int, iso: int, temperature, version: int = 2021) -> jax.A
 def load_qtpy(folder: str | Path, isotopologues: Iterable[tuple[int, int]]) -> PartitionFunction:
     """Read PhysAE/HITRAN QTpy files ``<folder>/<mol>_<iso>.QTpy`` (pickled {T: Q} dicts).
 
-    Only open QTpy files you trust: they are Python pickles. The tabulated temperatures
+    The pickles are read with ``jaxgeo.core.safepickle.load_plain_pickle`` (plain dicts,
+    lists, tuples, numbers and strings only; nothing in the file is executed), and anything
+    else is refused with ``UnsafePickleError`` naming the file. The tabulated temperatures
     (integer kelvin in HITRAN's files) become the spline nodes.
     """
     folder = Path(folder)
@@ -157,8 +187,7 @@ def load_qtpy(folder: str | Path, isotopologues: Iterable[tuple[int, int]]) -> P
                 f"QTpy file {path} not found: expected one pickled {{T: Q}} file per "
                 "isotopologue named <molecule>_<isotopologue>.QTpy"
             )
-        with open(path, "rb") as fh:
-            table = pickle.load(fh)
+        table = load_plain_pickle(path)
         if not isinstance(table, dict) or len(table) < 4:
             raise ValueError(
                 f"{path}: expected a pickled dict {{temperature: Q}} with >= 4 entries"

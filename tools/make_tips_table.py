@@ -3,7 +3,7 @@
 Run once by a maintainer (hitran-api is a test/benchmark dependency, never imported by
 jaxgeo at run time)::
 
-    python -m jaxgeo.spectra.make_tips_table
+    python tools/make_tips_table.py
 
 The output holds, for every isotopologue that hitran-api knows, the TIPS-2021 and TIPS-2025
 partition sums on HAPI's own temperature nodes (1 K, 10 K, 20 K, ... up to T_max), padded with
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-OUTPUT = Path(__file__).with_name("tips_tables.npz")
+OUTPUT = Path(__file__).resolve().parents[1] / "jaxgeo" / "spectra" / "tips_tables.npz"
 
 
 def build_tables() -> dict[str, np.ndarray]:
