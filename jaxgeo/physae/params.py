@@ -176,7 +176,15 @@ class ParameterSpace:
         u = jnp.asarray(u)
         dt = u.dtype
         z = lo.astype(dt) + u * (hi - lo).astype(dt)
-        return jnp.where(is_log, jnp.exp(z), z).astype(dt)
+        return jnp.where(is_log, jnp.exp(jnp.where(is_log, z, 0.0)), z).astype(dt)  # no inf grads
+
+    def unit_bounds(self, which: str = "train") -> tuple[np.ndarray, np.ndarray]:
+        """The `which` ranges in normalised units (host float64; (0, 1) for "train")."""
+        is_log, lo, hi = self._scaled_bounds()
+        a, b = self.bounds(which)
+        a = np.where(is_log, np.log(np.where(is_log, a, 1.0)), a)
+        b = np.where(is_log, np.log(np.where(is_log, b, 1.0)), b)
+        return (a - lo) / (hi - lo), (b - lo) / (hi - lo)
 
     def predicted_mask(self) -> np.ndarray:
         return np.array([n in self.predicted for n in self.names])
