@@ -6,7 +6,6 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 import jaxgeo.spectra as sp
@@ -171,7 +170,7 @@ def _tiny(obs, space, refiners=1):
                          refiner_width=8, mlp_dropout=0.0, refiner_dropout=0.0, drop_path=0.0)
 
 
-def _state(model, stage, batch, lr=3e-3, params=None, loss=stages.LossConfig()):
+def _state(model, stage, batch, lr=3e-3, params=None, loss=None):
     return stages.create_state(model, stage, jax.random.PRNGKey(0), batch["x"],
                                params=params, losses=loss,
                                tx_factory=lambda p: stages.make_optimizer(p, stage, lr=lr))

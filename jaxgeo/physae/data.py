@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxgeo.physae.observation import ObservationModel
 from jaxgeo.physae.params import ParameterSpace

@@ -50,9 +50,11 @@ def _spec(stage: str) -> StageSpec:
 def stage_labels(params: Mapping, stage: str) -> dict:
     """Pytree of "train"/"frozen" labels (one per leaf) for `stage`."""
     spec = _spec(stage)
-    return {k: jax.tree.map(lambda _, t=any(k.startswith(p) for p in spec.trained):
-                            "train" if t else "frozen", v)
-            for k, v in params.items()}
+    out = {}
+    for k, v in params.items():
+        label = "train" if any(k.startswith(p) for p in spec.trained) else "frozen"
+        out[k] = jax.tree.map(lambda _, lab=label: lab, v)
+    return out
 
 
 def make_optimizer(params: Mapping, stage: str, *, lr, optimizer: str = "adamw",
@@ -95,13 +97,14 @@ class LossConfig:
 
 
 def create_state(model: PhysAE, stage: str, rng, x_example, *, tx_factory,
-                 params: Mapping | None = None, losses: LossConfig = LossConfig()
+                 params: Mapping | None = None, losses: LossConfig | None = None
                  ) -> TrainState:
     """A TrainState for `stage`; `params` (e.g. the previous stage's) replace the init."""
     if params is None:
         params = model.init(jax.random.PRNGKey(0) if rng is None else rng, x_example,
                             method=PhysAE.init_all)["params"]
     params = jax.tree.map(jnp.asarray, dict(params))
+    losses = LossConfig() if losses is None else losses
     stats = ({"relobralo": L.relobralo_init(len(losses.active()))} if losses.use_relobralo
              else {})
     return TrainState.create(rng=rng, parts={"model": Part.create(params, tx_factory(params),
@@ -119,10 +122,11 @@ def _terms(model: PhysAE, u, batch, names, spec_needed: bool) -> dict:
     return {n: out[n] for n in names}
 
 
-def make_step(model: PhysAE, stage: str, losses: LossConfig = LossConfig(),
+def make_step(model: PhysAE, stage: str, losses: LossConfig | None = None,
               known: bool = False):
     """``step(state, batch) -> (state, metrics)`` for `stage` (batch: x, clean, u)."""
     spec = _spec(stage)
+    losses = LossConfig() if losses is None else losses
     names = losses.active() if stage != "DEN" else ()
     fixed = jnp.asarray([getattr(losses, f"lambda_{n}") for n in names], jnp.float32)
     spectral = any(n != "param" for n in names)
