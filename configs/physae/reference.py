@@ -1,0 +1,39 @@
+"""PhysAE reference window (3085.4-3086.6 cm^-1, CH4 + H2O), physae.py's convention."""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.window = "reference"  # package data jaxgeo/physae/data/physae_window_3085.yaml
+    c.lines = ""  # a PhysAE YAML to use instead
+    c.convention = "physae"  # "physae" | "guide"
+    c.num_points = 800
+    c.log_scale = ("mf_CH4",)
+    c.log_floors = ml_collections.ConfigDict({"mf_CH4": 1e-7})
+    c.train_samples = 4096
+    c.val_samples = 512
+    c.batch_size = 32
+    c.epochs = 10
+    c.seed = 0
+    c.stage = "A"
+    c.encoder_variant = "s"
+    c.num_refiners = 2
+    c.film = False
+    c.mlp_dropout = 0.1
+    c.refiner_dropout = 0.1
+    c.optimizer = "adamw"
+    c.lr = 1e-3
+    c.weight_decay = 1e-4
+    c.lambda_param = 1.0
+    c.lambda_angle = 0.0
+    c.lambda_peak = 0.0
+    c.lambda_recon = 0.0
+    c.use_relobralo = False
+    c.gpus = 0  # 0: all visible devices
+    c.precision = "32"  # "32" | "bf16"
+    c.num_workers = 0  # accepted for compatibility; unused (the data stream is on-device)
+    c.out_dir = "runs/physae"
+    c.init_from = ""
+    c.resume = False
+    return c

@@ -1,0 +1,51 @@
+"""PhysAE stage A with the guide's flags, e.g. the Quick Test:
+
+    python experiments/train_stage_a.py --train_samples 1000 --val_samples 200 --epochs 2 \
+        --batch_size 16 --encoder_variant s --num_refiners 2 --lr 1e-3 --optimizer adamw \
+        --weight_decay 1e-4 --gpus 1 --precision 32 --num_workers 0
+
+``--num_workers`` is accepted and unused (the data stream runs on the device). ``--gpus N``
+on a machine without GPU warns and runs on the CPU.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from jaxgeo.core.config import ConfigError, LegacyFlag, parse_command_line  # noqa: E402
+from jaxgeo.physae.params import ParameterError  # noqa: E402
+
+DEFAULT_CONFIG = str(ROOT / "configs" / "physae" / "reference.py")
+LEGACY = tuple(LegacyFlag(f"--{name}", name, type=t, help=h) for name, t, h in (
+    ("train_samples", int, "training spectra per epoch"),
+    ("val_samples", int, "fixed validation spectra"),
+    ("epochs", int, "epochs"), ("batch_size", int, "batch size"),
+    ("encoder_variant", str, "s | m | l"), ("num_refiners", int, "cascade refiners"),
+    ("lr", float, "learning rate"), ("optimizer", str, "adamw | lion"),
+    ("weight_decay", float, "weight decay"), ("gpus", int, "devices (CPU: warning, 1)"),
+    ("precision", str, "32 | bf16"), ("num_workers", int, "unused (on-device data)"),
+    ("out_dir", str, "output folder"),
+))
+
+
+def main(argv: list[str]) -> int:
+    try:
+        config = parse_command_line(argv, default_config=DEFAULT_CONFIG, legacy=LEGACY,
+                                    description=__doc__)
+        config.stage = "A"
+        from jaxgeo.physae.run import train_stage  # after flags: jax starts here
+
+        train_stage(config)
+    except (ConfigError, ParameterError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
