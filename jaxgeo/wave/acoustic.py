@@ -81,8 +81,8 @@ def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations
     kernel = _acoustic_cd if rho is None else _acoustic_vd
     if mesh is not None:
         from jaxgeo.wave.sharded import run_sharded
-        return run_sharded(functools.partial(kernel, **kwargs), models, source_amplitudes,
-                           source_locations, receiver_locations, mesh, extra=(freq,))
+        return run_sharded(kernel, kwargs, models, source_amplitudes, source_locations,
+                           receiver_locations, mesh, extra=(freq,))
     return kernel(models, jnp.asarray(source_amplitudes), jnp.asarray(source_locations),
                   jnp.asarray(receiver_locations), freq, **kwargs)
 
