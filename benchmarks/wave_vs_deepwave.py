@@ -6,7 +6,12 @@ Survey (issue 3): 200 x 300 model (dx = 10 m, Marmousi-like, 1500-3500 m/s) + 20
 * acoustic forward, order 8: jaxgeo.wave.acoustic vs deepwave.scalar
 * acoustic forward + gradient w.r.t. vp (loss = sum of squared data), with the peak
   resident memory of a separate process doing only that (ru_maxrss)
-* elastic forward, order 4, vertical force: jaxgeo.wave.elastic vs deepwave.elastic
+* acoustic forward + gradient through jaxgeo's adjoint-state path (``adjoint=True``,
+  issue 16) vs the same Deepwave gradient; the table's last lines give gradient/forward
+* elastic forward, order 4, vertical force: jaxgeo.wave.elastic vs deepwave.elastic, on
+  the Marmousi-like model and on a two-layer model (Deepwave's time depends on the model)
+
+``--devices 0`` runs a plain session (no XLA_FLAGS, one CPU device, as a user would).
 
 jaxgeo runs twice: on one device, and with the shots sharded over a mesh of all local
 devices (on CPU: ``--devices`` virtual host devices, default the number of cores, so both
@@ -66,6 +71,12 @@ def torch_modules():
     return torch, deepwave, torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def two_layers():
+    """(vp, vs, rho) of a two-layer model (interface at mid depth)."""
+    vp = np.asarray(wave.models.layered((NZ, NX), [NZ // 2], [2000.0, 3000.0]))
+    return vp, np.asarray(wave.models.vs_from_vp(vp)), np.asarray(wave.models.rho_gardner(vp))
+
+
 def survey():
     vp = np.asarray(wave.models.marmousi_like((NZ, NX), v_max=3500.0, seed=0))
     vs = np.asarray(wave.models.vs_from_vp(vp))
@@ -90,19 +101,23 @@ def median_time(fn, repeats):
 def jaxgeo_functions(mesh):
     vp, vs, rho, amps, src, rec = survey()
 
-    def acoustic(v):
+    def acoustic(v, adjoint=False):
         return wave.acoustic(v, DX, DT, amps, src, rec, order=8, pml_width=PML,
-                             pml_freq=FREQ, mesh=mesh)
+                             pml_freq=FREQ, mesh=mesh, adjoint=adjoint)
 
     forward = jax.jit(acoustic)
     grad = jax.jit(jax.grad(lambda v: jnp.sum(acoustic(v) ** 2)))
+    grad_adjoint = jax.jit(jax.grad(lambda v: jnp.sum(acoustic(v, True) ** 2)))
     elastic = jax.jit(lambda v, s, r: wave.elastic(v, s, r, DX, DT, amps, src, rec,
                                                    source_type="fz", order=4, pml_width=PML,
                                                    pml_freq=FREQ, mesh=mesh)["vz"])
     v, s, r = (jnp.asarray(m) for m in (vp, vs, rho))
+    v2, s2, r2 = (jnp.asarray(m) for m in two_layers())
     return {"forward": lambda: forward(v).block_until_ready(),
             "grad": lambda: grad(v).block_until_ready(),
-            "elastic": lambda: elastic(v, s, r).block_until_ready()}
+            "grad_adjoint": lambda: grad_adjoint(v).block_until_ready(),
+            "elastic": lambda: elastic(v, s, r).block_until_ready(),
+            "elastic_layers": lambda: elastic(v2, s2, r2).block_until_ready()}
 
 
 def deepwave_functions():
@@ -130,13 +145,19 @@ def deepwave_functions():
         (out[-1] ** 2).sum().backward()
         sync()
 
-    def elastic():
-        deepwave.elastic(lamb, mu, buoyancy, DX, DT, source_amplitudes_y=amps_t,
-                         source_locations_y=src_t, receiver_locations_y=rec_t, accuracy=4,
-                         pml_width=PML, pml_freq=FREQ)
-        sync()
+    def elastic_of(lamb, mu, buoyancy):
+        def run():
+            deepwave.elastic(lamb, mu, buoyancy, DX, DT, source_amplitudes_y=amps_t,
+                             source_locations_y=src_t, receiver_locations_y=rec_t,
+                             accuracy=4, pml_width=PML, pml_freq=FREQ)
+            sync()
+        return run
 
-    return {"forward": forward, "grad": grad, "elastic": elastic}
+    vp2, vs2, rho2 = two_layers()
+    return {"forward": forward, "grad": grad, "grad_adjoint": grad,
+            "elastic": elastic_of(lamb, mu, buoyancy),
+            "elastic_layers": elastic_of(t(rho2 * (vp2**2 - 2 * vs2**2)), t(rho2 * vs2**2),
+                                         t(1.0 / rho2))}
 
 
 def memory_probe(which: str) -> None:
@@ -179,7 +200,9 @@ def main() -> None:
     rows = []
     for key, label in (("forward", "acoustic forward (order 8)"),
                        ("grad", "acoustic forward + grad vp"),
-                       ("elastic", "elastic forward (order 4)")):
+                       ("grad_adjoint", "acoustic forward + grad vp, adjoint=True"),
+                       ("elastic", "elastic forward (order 4)"),
+                       ("elastic_layers", "elastic forward (order 4), two layers")):
         t_dw = median_time(dw[key], ARGS.repeats)
         t_1 = median_time(jg1[key], ARGS.repeats)
         t_m = median_time(jgm[key], ARGS.repeats) if mesh is not None else t_1
@@ -208,6 +231,16 @@ def main() -> None:
     lines.append("Gcell/s counts forward cell updates (padded grid x shots x nt) per second "
                  "of the measured wall time (for the gradient case this includes the "
                  "backward pass).")
+    times = {key: row for key, row in zip(
+        ("forward", "grad", "grad_adjoint", "elastic", "elastic_layers"), rows, strict=True)}
+    for col, name in ((1, "Deepwave"), (2, "jaxgeo 1 device"), (3, f"jaxgeo {n_dev} devices")):
+        fwd = times["forward"][col][0]
+        lines.append(f"gradient/forward, {name}: autodiff "
+                     f"{times['grad'][col][0] / fwd:.2f}, adjoint=True "
+                     f"{times['grad_adjoint'][col][0] / fwd:.2f}" if col > 1 else
+                     f"gradient/forward, {name}: {times['grad'][col][0] / fwd:.2f}")
+    lines.append(f"load average at the end: {open('/proc/loadavg').read().strip()}"
+                 if Path("/proc/loadavg").exists() else "")
     table = "\n".join(lines)
     print(table)
     if not ARGS.no_append:

@@ -56,3 +56,48 @@ def test_sharded_gradient_equals_single_device(survey):
     g4 = jax.jit(jax.grad(lambda v: loss(v, mesh)))(vp)
     # the sharded gradient sums per-device partial gradients: float32 summation order
     assert float(jnp.linalg.norm(g4 - g1) / jnp.linalg.norm(g1)) <= 1e-5
+
+
+class CompileCounter:
+    """Counts program builds: jaxpr traces, lowerings to MLIR and XLA backend compilations
+    (jax.monitoring's duration events; an identical program can skip the backend compile
+    through JAX's executable cache but still pays the trace and lowering, seconds here)."""
+
+    EVENTS = ("/jax/core/compile/jaxpr_trace_duration",
+              "/jax/core/compile/jaxpr_to_mlir_module_duration",
+              "/jax/core/compile/backend_compile_duration")
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, event, duration, **kwargs):
+        if event in self.EVENTS:
+            self.count += 1
+
+    def __enter__(self):
+        jax.monitoring.register_event_duration_secs_listener(self)
+        return self
+
+    def __exit__(self, *exc):
+        jax.monitoring.unregister_event_duration_listener(self)
+
+
+@pytest.mark.skipif(jax.device_count() < 4, reason="needs 4 (virtual) devices; see conftest")
+def test_second_call_with_mesh_does_not_recompile(survey):
+    """Outside jit, a repeated call with the same shapes and mesh compiles nothing new
+    (issue 16: it used to recompile the whole propagator on every call)."""
+    vp, amps, src, rec = survey
+    mesh = make_mesh("shots", num_devices=4)
+    vs, rho = vp / 2.0, jnp.full_like(vp, 2000.0)
+
+    def calls():
+        a = wave.acoustic(vp, DX, DT, amps, src, rec, order=4, pml_width=5, mesh=mesh)
+        e = wave.elastic(vp, vs, rho, DX, DT, amps, src, rec, pml_width=5, mesh=mesh)
+        return jax.block_until_ready((a, e))
+
+    with CompileCounter() as first:
+        calls()
+    with CompileCounter() as second:
+        calls()
+    assert first.count > 0  # the counter sees compilations at all
+    assert second.count == 0  # exact: the cached programs are reused

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import linear_call
 
 from jaxgeo.wave import checks
+from jaxgeo.wave.adjoint import linear_time_loop
 from jaxgeo.wave.pml import axis_profiles, correct_derivative, pml_velocity, strip_profiles
 from jaxgeo.wave.stencils import (
     first_derivative,
@@ -37,7 +38,7 @@ from jaxgeo.wave.timeloop import default_checkpoint_every, run_time_loop
 def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations, *,
              rho=None, order: int = 8, pml_width: int = 20, free_surface: bool = False,
              checkpoint_every: int | None = None, pml_freq: float | None = None,
-             mesh=None) -> jax.Array:
+             mesh=None, adjoint: bool = False) -> jax.Array:
     """Propagate acoustic waves and record pressure at the receivers.
 
     Args:
@@ -56,6 +57,13 @@ def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations
         O(nt/k + k) wavefields); ``None`` picks ~sqrt(nt), ``0`` disables checkpointing.
       pml_freq: frequency (Hz) the CPML is tuned to; default: the peak of the source
         spectrum.
+      adjoint: constant density only. ``True``: reverse mode runs the adjoint-state loop
+        of `jaxgeo.wave.adjoint` (forward storage: the loop carry every
+        ``checkpoint_every`` steps; the backward pass recomputes one chunk at a time and
+        runs the transposed step backwards in time, accumulating the vp gradient step by
+        step); equal to the autodiff gradient to rounding, but not yet faster (its backward
+        step is still JAX's transpose of the forward step), and no second derivatives.
+        ``False`` (default): JAX autodiff of the checkpointed loop (jvp, grad, HVP).
       mesh: optional `jax.sharding.Mesh` (one axis, e.g. from
         `jaxgeo.core.parallel.make_mesh("shots")`): shots are sharded over its devices
         (n_shots must divide evenly) and the result is returned in shot order.
@@ -79,10 +87,12 @@ def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations
     models = (vp,) if rho is None else (vp, rho)
     freq = resolve_pml_freq(pml_freq, source_amplitudes, dt)
     kernel = _acoustic_cd if rho is None else _acoustic_vd
+    if rho is None:
+        kwargs["adjoint"] = bool(adjoint)
     if mesh is not None:
         from jaxgeo.wave.sharded import run_sharded
-        return run_sharded(functools.partial(kernel, **kwargs), models, source_amplitudes,
-                           source_locations, receiver_locations, mesh, extra=(freq,))
+        return run_sharded(kernel, kwargs, models, source_amplitudes, source_locations,
+                           receiver_locations, mesh, extra=(freq,))
     return kernel(models, jnp.asarray(source_amplitudes), jnp.asarray(source_locations),
                   jnp.asarray(receiver_locations), freq, **kwargs)
 
@@ -339,9 +349,10 @@ def embed_strips(values, axis: int, strips, n: int, margin: int = 0):
 
 
 @functools.partial(jax.jit, static_argnames=("spacing", "dt", "order", "pml_width",
-                                             "free_surface", "checkpoint_every"))
+                                             "free_surface", "checkpoint_every", "adjoint"))
 def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations, freq, *,
-                 spacing, dt, order, pml_width, free_surface, checkpoint_every):
+                 spacing, dt, order, pml_width, free_surface, checkpoint_every,
+                 adjoint=True):
     """Constant density: ``u_tt = c^2 lap u + c^2 s delta`` (leapfrog in time).
 
     Each step is one full-grid stencil pass (``grid_reads``) plus CPML
@@ -386,8 +397,9 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
     reads = {halo: GridReads(order, 1.0 / dz**2, 1.0 / dx**2, free_surface, halo, strips_z,
                              strips_x) for halo in (h, 2 * h)}
 
-    def advance(u, u_prev, memory, src_t, halo, coeff):
+    def advance(u, u_prev, memory, src_t, halo, coeff, consts):
         """u: halo ``halo`` (2h or h); u_prev and the result: halo ``halo - h``."""
+        profiles, src, rec = consts
         o = halo - h
         lap, interior, sides_z, sides_x = grid_reads(u, reads[halo])
         new_memory = []
@@ -411,23 +423,50 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
         # write of the loop carry and cost a full-grid copy per iteration
         return u_next, tuple(new_memory), u_next[rec[0], rec[1] + o, rec[2] + o]
 
-    def first_step(u, u_prev, memory, src_t):
-        return advance(u, u_prev, memory, src_t, 2 * h, c2dt2_ring)
+    def first_step(u, u_prev, memory, src_t, consts, coeff):
+        return advance(u, u_prev, memory, src_t, 2 * h, coeff, consts)
 
-    def second_step(u, u_prev, memory, src_t):
+    def second_step(u, u_prev, memory, src_t, consts, coeff):
         u_next, memory, record = advance(u, u_prev[:, 2 * h:-2 * h, 2 * h:-2 * h], memory,
-                                         src_t, h, c2dt2)
+                                         src_t, h, coeff, consts)
         return jnp.pad(u_next, ((0, 0), (2 * h, 2 * h), (2 * h, 2 * h))), memory, record
 
-    memory = (tuple(jnp.zeros((n_shots, sum(strips_z), nxp + 2 * h), dtype) for _ in range(2)),
-              tuple(jnp.zeros((n_shots, nzp + 2 * h, sum(strips_x)), dtype) for _ in range(2)))
-    fields = (jnp.zeros((n_shots, nzp + 2 * h, nxp + 2 * h), dtype),
-              jnp.zeros((n_shots, nzp + 4 * h, nxp + 4 * h), dtype))
+    def pair(consts, coeffs, carry, x):
+        """Two steps (linear in carry and x for fixed coeffs), as `leapfrog_loop` pairs them."""
+        u_prev, u, mem = carry
+        u_next, mem, r0 = first_step(u, u_prev, mem, x[0], consts, coeffs[0])
+        u_after, mem, r1 = second_step(u_next, u, mem, x[1], consts, coeffs[1])
+        return (u_next, u_after, mem), jnp.stack([r0, r1])
+
+    def zero_carry():
+        memory = (tuple(jnp.zeros((n_shots, sum(strips_z), nxp + 2 * h), dtype)
+                        for _ in range(2)),
+                  tuple(jnp.zeros((n_shots, nzp + 2 * h, sum(strips_x)), dtype)
+                        for _ in range(2)))
+        fields = (jnp.zeros((n_shots, nzp + 2 * h, nxp + 2 * h), dtype),
+                  jnp.zeros((n_shots, nzp + 4 * h, nxp + 4 * h), dtype))
+        return (*fields, memory)
+
     initial = jnp.zeros((1, n_shots, rec[0].shape[1]), dtype)
     if nt == 1:
         return jnp.moveaxis(initial, 0, -1)
-    data = leapfrog_loop(first_step, second_step, fields, memory, inputs[:-1], nt - 1,
-                         checkpoint_every)
+    consts = (profiles, src, rec)
+    if adjoint:
+        steps = nt - 1
+        n_pairs = -(-steps // 2)
+        xs = inputs[:-1]
+        if 2 * n_pairs > steps:
+            xs = jnp.concatenate([xs, jnp.zeros_like(xs[:1])])
+        xs = xs.reshape((n_pairs, 2) + xs.shape[1:])
+        k = checkpoint_every or default_checkpoint_every(steps)
+        data = linear_time_loop(pair, zero_carry, consts,
+                                (c2dt2_ring, c2dt2), xs, max(1, k // 2))
+        data = data.reshape((2 * n_pairs,) + data.shape[2:])[:steps]
+    else:
+        data = leapfrog_loop(
+            lambda u, up, m, x: first_step(u, up, m, x, consts, c2dt2_ring),
+            lambda u, up, m, x: second_step(u, up, m, x, consts, c2dt2),
+            zero_carry()[:2], zero_carry()[2], inputs[:-1], nt - 1, checkpoint_every)
     data = jnp.concatenate([initial, data])
     return jnp.moveaxis(data, 0, -1)
 

@@ -90,15 +90,16 @@ def elastic(vp, vs, rho, dx, dt, source_amplitudes, source_locations, receiver_l
     else:
         checks.warn_sampling(vp, source_amplitudes, dt, spacing, order)
     freq = resolve_pml_freq(pml_freq, source_amplitudes, dt)
-    kernel = functools.partial(_elastic, spacing=spacing, dt=dt, order=int(order),
-                               pml_width=int(pml_width), free_surface=bool(free_surface),
-                               checkpoint_every=checkpoint_every, source_type=source_type)
+    options = dict(spacing=spacing, dt=dt, order=int(order), pml_width=int(pml_width),
+                   free_surface=bool(free_surface), checkpoint_every=checkpoint_every,
+                   source_type=source_type)
     if mesh is not None:
         from jaxgeo.wave.sharded import run_sharded
-        return run_sharded(kernel, (vp, vs, rho), source_amplitudes, source_locations,
-                           receiver_locations, mesh, extra=(freq,))
-    return kernel((vp, vs, rho), jnp.asarray(source_amplitudes), jnp.asarray(source_locations),
-                  jnp.asarray(receiver_locations), freq)
+        return run_sharded(_elastic, options, (vp, vs, rho), source_amplitudes,
+                           source_locations, receiver_locations, mesh, extra=(freq,))
+    return _elastic((vp, vs, rho), jnp.asarray(source_amplitudes),
+                    jnp.asarray(source_locations), jnp.asarray(receiver_locations), freq,
+                    **options)
 
 
 def _harmonic4(mu):
