@@ -6,7 +6,7 @@ shots are split into 16 // batchsize minibatches, used in turn) and for source-e
 inversion (codingfwi: one super shot of `batchsize` encoded shots per update), the
 speed-up of codingfwi per update at the same number of model updates (goal >= 0.7 x
 batchsize: both see `batchsize` shots per update, codingfwi simulates them in one
-propagation), and the final errors of both. Appends a section to RESULTS.md.
+propagation), and the final errors of both. Writes its section of RESULTS.md.
 
     .venv/bin/python benchmarks/fwi_marmousi.py [--updates 8] [--batchsize 8]
 """
@@ -14,7 +14,6 @@ propagation), and the final errors of both. Appends a section to RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import sys
 import time
@@ -24,6 +23,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+from _results import record  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
 from jaxgeo.fwi import workflow  # noqa: E402
@@ -126,12 +126,9 @@ def main() -> int:
                  f"{', '.join(f'{s:.3f}' for s in rb['ssim'])}")
     text = "\n".join(lines)
     print(text)
-    section = (f"\n## fwi_marmousi ({datetime.date.today().isoformat()})\n\n"
-               "machine: 2 CPU cores, no GPU (shared with other jobs during measurement)\n\n"
-               f"command: `.venv/bin/python benchmarks/fwi_marmousi.py --updates {args.updates}"
-               f" --batchsize {args.batchsize} --opt {args.opt} --lr {args.lr:g}`\n\n{text}\n")
-    with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
-        f.write(section)
+    record("fwi_marmousi", "fwi_marmousi: per-shot vs coded inversion",
+           f"{args.updates} updates, batch size {args.batchsize}, {args.opt}, lr {args.lr:g}.",
+           text)
     return 0
 
 

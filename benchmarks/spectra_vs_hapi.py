@@ -1,4 +1,4 @@
-"""Time jaxgeo.spectra against HAPI (hitran-api) on the issue-5 cases; append to RESULTS.md.
+"""Time jaxgeo.spectra against HAPI (hitran-api) on the issue-5 cases; its section of RESULTS.md.
 
     python benchmarks/spectra_vs_hapi.py [--repeats 5] [--no-record]
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import io
 import json
 import os
@@ -28,6 +27,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _results import record  # noqa: E402
 
 import jaxgeo.spectra as sp
 from jaxgeo.spectra.linelist import host_arrays
@@ -36,8 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "spectra"
 CH4_PAR = DATA / "hitran_CH4_4975_5050.par"
 PHYSAE_YAML = DATA / "physae_window_3085.yaml"
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-MACHINE = "2 CPU cores, no GPU (shared with other jobs during measurement)"
 
 
 def timed(fn, repeats):
@@ -267,18 +265,14 @@ def main():
     print(load)
     if args.no_record:
         return
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = (
-        f"\n## spectra vs HAPI ({stamp})\n\nMachine: {MACHINE}. Device: {device.platform}.\n"
-        f"Command: `.venv/bin/python benchmarks/spectra_vs_hapi.py --repeats {args.repeats}`\n"
-        "HAPI 1.3 `absorptionCoefficient_Voigt` with TIPS-2021, one spectrum per call; jaxgeo "
-        "after compilation (jit), windowed path for CH4, `physae_forward` (Rautian + line "
-        "mixing) vmapped for PhysAE. HAPI has no Rautian/mixing: its PhysAE time is a Voigt "
-        "lower bound for the same lines and grid. " + load + "\n\n" + text + "\n"
-    )
-    with RESULTS.open("a") as fh:  # append only (other benchmarks write the same file)
-        fh.write(section)
-    print(f"appended to {RESULTS}")
+    path = record(
+        "spectra_vs_hapi", "spectra vs HAPI",
+        f"Device: {device.platform}. HAPI 1.3 `absorptionCoefficient_Voigt` with TIPS-2021, one "
+        "spectrum per call; jaxgeo after compilation (jit), windowed path for CH4, "
+        "`physae_forward` (Rautian + line mixing) vmapped for PhysAE. HAPI has no "
+        "Rautian/mixing: its PhysAE time is a Voigt lower bound for the same lines and grid. "
+        + load, text)
+    print(f"wrote its section of {path}")
 
 
 if __name__ == "__main__":

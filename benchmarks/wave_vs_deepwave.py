@@ -27,9 +27,7 @@ Usage: python benchmarks/wave_vs_deepwave.py [--repeats 3] [--devices N] [--no-a
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -37,7 +35,6 @@ import time
 from pathlib import Path
 
 NZ, NX, PML, N_SHOTS, N_REC, NT, DX, DT, FREQ = 200, 300, 20, 4, 100, 1000, 10.0, 1e-3, 10.0
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def parse_args():
@@ -58,6 +55,7 @@ if ARGS.devices and "xla_force_host_platform_device_count" not in os.environ.get
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from _results import record  # noqa: E402
 
 import jaxgeo.wave as wave  # noqa: E402
 from jaxgeo.core.parallel import make_mesh  # noqa: E402
@@ -244,18 +242,11 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if not ARGS.no_append:
-        machine = ("2 CPU cores, no GPU (shared with other jobs during measurement)"
-                   if devices[0].platform == "cpu" else f"{devices[0].device_kind}")
-        command = " ".join(["python", "benchmarks/wave_vs_deepwave.py", *sys.argv[1:]])
-        section = (f"\n## wave_vs_deepwave ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} "
-                   f"UTC)\n\nMachine: {machine}; {platform.processor() or platform.machine()}."
-                   f"\nCommand: `{command}`"
-                   f"\nSurvey: {NZ}x{NX} + {PML}-cell PML, {N_SHOTS} shots, {N_REC} receivers, "
-                   f"nt={NT}, float32; median of {ARGS.repeats} after a warm-up (min-max in "
-                   f"brackets).\n\n{table}\n")
-        with open(RESULTS, "a") as fh:
-            fh.write(section)
-        print(f"appended to {RESULTS}")
+        path = record(
+            "wave_vs_deepwave", "wave_vs_deepwave",
+            f"Survey: {NZ}x{NX} + {PML}-cell PML, {N_SHOTS} shots, {N_REC} receivers, nt={NT}, "
+            f"float32; median of {ARGS.repeats} after a warm-up (min-max in brackets).", table)
+        print(f"wrote its section of {path}")
 
 
 if __name__ == "__main__":
