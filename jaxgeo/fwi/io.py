@@ -6,7 +6,6 @@ Every writer goes to a temporary name beside the target and renames it when comp
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,23 +16,11 @@ from jaxgeo.core.files import atomic_path
 from jaxgeo.core.safepickle import loads_plain_pickle
 
 
-def _tmp_beside(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    return Path(tmp)
-
-
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     """``np.save`` atomically (temporary file, then rename)."""
     path = Path(path)
-    tmp = _tmp_beside(path)
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, np.asarray(array))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.asarray(array))
     return path
 
 
@@ -71,17 +58,12 @@ def write_observed(path: str | os.PathLike, data: np.ndarray,
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.save(f, shots, allow_pickle=True)
         return path
-    tmp = _tmp_beside(path)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["dt"] = float(dt)
-            f.attrs["components"] = list(components)
-            f.attrs["n_shots"] = int(data.shape[0])
-            for i, shot in enumerate(np.asarray(data)):
-                f.create_dataset(f"shot_{i}", data=np.transpose(shot, (2, 1, 0)))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["dt"] = float(dt)
+        f.attrs["components"] = list(components)
+        f.attrs["n_shots"] = int(data.shape[0])
+        for i, shot in enumerate(np.asarray(data)):
+            f.create_dataset(f"shot_{i}", data=np.transpose(shot, (2, 1, 0)))
     return path
 
 
@@ -152,26 +134,21 @@ def export_segy(path: str | os.PathLike, data: np.ndarray, dt: float,
     spec.format = 5  # IEEE float32
     spec.samples = np.arange(nt) * dt * 1000.0
     spec.tracecount = n_shots * n_rec
-    tmp = _tmp_beside(path)
-    try:
-        with segyio.create(tmp, spec) as f:
-            f.bin.update(hdt=int(round(dt * 1e6)), hns=nt)
-            k = 0
-            for s in range(n_shots):
-                for r in range(n_rec):
-                    sx = float(source_x[s]) * dx
-                    gx = float(receiver_x[s, r]) * dx
-                    f.header[k] = {segyio.TraceField.FieldRecord: s + 1,
-                                   segyio.TraceField.TraceNumber: r + 1,
-                                   segyio.TraceField.SourceX: int(round(sx)),
-                                   segyio.TraceField.GroupX: int(round(gx)),
-                                   segyio.TraceField.offset: int(round(gx - sx)),
-                                   segyio.TraceField.TRACE_SAMPLE_INTERVAL:
-                                       int(round(dt * 1e6)),
-                                   segyio.TraceField.TRACE_SAMPLE_COUNT: nt}
-                    f.trace[k] = np.asarray(data[s, component, r], np.float32)
-                    k += 1
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, segyio.create(str(tmp), spec) as f:
+        f.bin.update(hdt=int(round(dt * 1e6)), hns=nt)
+        k = 0
+        for s in range(n_shots):
+            for r in range(n_rec):
+                sx = float(source_x[s]) * dx
+                gx = float(receiver_x[s, r]) * dx
+                f.header[k] = {segyio.TraceField.FieldRecord: s + 1,
+                               segyio.TraceField.TraceNumber: r + 1,
+                               segyio.TraceField.SourceX: int(round(sx)),
+                               segyio.TraceField.GroupX: int(round(gx)),
+                               segyio.TraceField.offset: int(round(gx - sx)),
+                               segyio.TraceField.TRACE_SAMPLE_INTERVAL:
+                                   int(round(dt * 1e6)),
+                               segyio.TraceField.TRACE_SAMPLE_COUNT: nt}
+                f.trace[k] = np.asarray(data[s, component, r], np.float32)
+                k += 1
     return path
