@@ -38,8 +38,8 @@ from jaxgeo.seismic.experiment import (  # noqa: E402
     configured_dataset,
     validate_config,
 )
-from jaxgeo.seismic.tune import tune_study  # noqa: E402
 from jaxgeo.seismic.plots import plot_examples, plot_history  # noqa: E402
+from jaxgeo.seismic.tune import tune_study  # noqa: E402
 
 DEFAULT_CONFIG = str(ROOT / "configs" / "seismic" / "phase.py")
 MODES = ("train_phase", "eval_phase", "train_mag", "eval_mag", "tutorial_test_load_and_generator",

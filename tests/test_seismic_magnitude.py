@@ -81,7 +81,7 @@ def test_magnitude_net_count_and_shape():
 def _eqt_mag_count(cnn=7, lstm=3, d=16, layers=2, ff=128):
     filters, kernels = (8, 16, 16, 32, 32, 64, 64), (11, 9, 7, 7, 5, 5, 3)
     res_kernels = (3, 3, 3, 3, 2, 3, 2)
-    n = sum(_conv(k, a, b) for k, a, b in zip(kernels, (3,) + filters[:-1], filters))
+    n = sum(_conv(k, a, b) for k, a, b in zip(kernels, (3,) + filters[:-1], filters, strict=True))
     n += sum(2 * (2 * 64) + 2 * _conv(res_kernels[i % 7], 64, 64) for i in range(cnn))
     cin = 64
     for _ in range(lstm):
@@ -91,7 +91,7 @@ def _eqt_mag_count(cnn=7, lstm=3, d=16, layers=2, ff=128):
         n += (16 * d + d) + (d * 16 + 16)
     n += layers * _encoder_layer(d, ff)
     n += sum(_conv(k, a, b) for k, a, b in zip(kernels[::-1], (16,) + filters[::-1][:-1],
-                                                  filters[::-1]))
+                                                  filters[::-1], strict=True))
     return n + _conv(11, 8, 1)
 
 

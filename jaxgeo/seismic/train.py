@@ -30,13 +30,13 @@ from jaxgeo.core.schedules import LrScale, with_lr_scale
 from jaxgeo.core.train import EarlyStopping, TrainState, fit
 from jaxgeo.seismic import registry
 from jaxgeo.seismic.data import phase_loader
-from jaxgeo.seismic.magnitude import mag_loss, magnitude_traces
 from jaxgeo.seismic.experiment import (
     check_model_flags,
     configured_dataset,
     run_directory,
     validate_config,
 )
+from jaxgeo.seismic.magnitude import mag_loss, magnitude_traces
 from jaxgeo.seismic.plots import plot_history
 
 __all__ = ["init_variables", "learning_rate", "create_state", "make_step", "make_dev_loss",
