@@ -37,8 +37,13 @@ from jaxgeo.core.train import NonFiniteLossError  # noqa: E402
 from jaxgeo.seismic import evaluate, registry, train  # noqa: E402
 from jaxgeo.seismic.convert import resolve_weight_pair  # noqa: E402
 from jaxgeo.seismic.data import phase_loader  # noqa: E402
-from jaxgeo.seismic.experiment import configured_dataset, validate_config  # noqa: E402
+from jaxgeo.seismic.experiment import (  # noqa: E402
+    apply_train_defaults,
+    configured_dataset,
+    validate_config,
+)
 from jaxgeo.seismic.plots import plot_examples, plot_history  # noqa: E402
+from jaxgeo.seismic.tune import tune_study  # noqa: E402
 
 DEFAULT_CONFIG = str(ROOT / "configs" / "seismic" / "phase.py")
 MODES = ("train_phase", "eval_phase", "train_mag", "eval_mag", "tutorial_test_load_and_generator",
@@ -73,8 +78,28 @@ LEGACY = (
                     "for eval_phase also a SeisBench weight pair NAME.pt.vN (with "
                     "NAME.json.vN beside it) or its stem NAME"),
     LegacyFlag("--epochs", "train.epochs", type=int, help="training epochs"),
-    LegacyFlag("--batch_size", "train.batch_size", type=int, help="batch size"),
-    LegacyFlag("--lr", "train.lr", type=float, help="Adam learning rate"),
+    LegacyFlag("--batch_size", "train.batch_size", type=int,
+               help="batch size (train_mag defaults: phasenet_mag 32, eqtransformer_mag 16, "
+                    "amag_v2 64)"),
+    LegacyFlag("--lr", "train.lr", type=float,
+               help="learning rate (train_mag defaults: phasenet_mag 1e-3, eqtransformer_mag "
+                    "1e-4, amag_v2 1e-3)"),
+    LegacyFlag("--learning_rate", "train.lr", type=float, help="same as --lr"),
+    LegacyFlag("--warmup_epochs", "train.warmup_epochs", type=int,
+               help="train_mag: LR warmup 10%%->100%% over this many epochs (default 5)"),
+    LegacyFlag("--optimizer", "train.optimizer", help="train_mag: Adam | AdamW"),
+    LegacyFlag("--weight_decay", "train.weight_decay", type=float,
+               help="train_mag: AdamW weight decay (default 1e-5)"),
+    LegacyFlag("--scheduler_patience", "train.scheduler_patience", type=int,
+               help="train_mag: reduce-on-plateau patience in epochs (default 5)"),
+    LegacyFlag("--save_every", "train.save_every", type=int,
+               help="train_mag: checkpoint every N epochs (plus final and best)"),
+    LegacyFlag("--tune", "tune.enabled", kind="bool", help="train_mag: Optuna study"),
+    LegacyFlag("--n_trials", "tune.n_trials", type=int, help="--tune: trials to add"),
+    LegacyFlag("--max_epochs_per_trial", "tune.max_epochs_per_trial", type=int,
+               help="--tune: epochs per trial"),
+    LegacyFlag("--study_name", "tune.study_name",
+               help="--tune: study name (optuna_studies/NAME.db, resumable)"),
     LegacyFlag("--plot", "plot", kind="bool", help="write figures"),
     LegacyFlag("--resume", "train.resume", kind="bool", help="continue from the last checkpoint"),
     LegacyFlag("--sigma", "data.sigma", type=float, help="Gaussian label width (samples)"),
@@ -125,10 +150,7 @@ def run(argv) -> object:
     if mode not in MODES:
         raise ConfigError(f"config.mode = {mode!r} is not allowed; choose one of {list(MODES)}")
     if mode in MAGNITUDE_MODES:
-        raise NotImplementedError(
-            f"--mode {mode}: magnitude estimation arrives with the magnitude issue "
-            "(PhaseNetMag, EQTransformerMag, MagnitudeNet); only phase modes work for now"
-        )
+        return _magnitude(config, mode, _argv_fields(argv))
     if mode.startswith("tutorial_") and mode != "tutorial_test_load_and_generator":
         config.model_type = "phasenet"
     weight_pair = None
@@ -157,6 +179,25 @@ def run(argv) -> object:
         return plot_history(json.loads(path.read_text())["epochs"],
                             Path(config.model_path) / "history.png")
     return _tutorial_load_and_generator(config)
+
+
+def _magnitude(config, mode: str, argv_fields: set[str]):
+    """train_mag (or --tune) and eval_mag; per-model training defaults unless given."""
+    if mode == "eval_mag":
+        metrics = evaluate.eval_mag(config, given=evaluate.given_fields(config, argv_fields))
+        print(json.dumps(metrics, indent=2, default=float))
+        return metrics
+    spec = registry.resolve(config.model_type)
+    if spec.task.name != "magnitude":
+        raise ConfigError(f"--mode train_mag needs a magnitude model type (phasenet_mag, "
+                          f"eqtransformer_mag, amag_v2), got {spec.name!r}")
+    apply_train_defaults(config, argv_fields)
+    validate_config(config)
+    registry.build_model(config)
+    if bool(config.tune.enabled):
+        return tune_study(config, argv_fields)
+    _, history = train.train_mag(config)
+    return history
 
 
 def _tutorial_load_and_generator(config):

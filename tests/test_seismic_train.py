@@ -135,10 +135,11 @@ def test_entry_script_errors(entry, dataset_path, tmp_path, capsys):
     assert not (tmp_path / "e").exists()
     with pytest.raises(FileNotFoundError, match="does not exist or holds no checkpoints"):
         entry.run(["--mode", "eval_phase", *_common(dataset_path, tmp_path / "missing")])
-    with pytest.raises(NotImplementedError, match="arrives with the magnitude issue"):
+    # magnitude modes refuse a phase picker (the default --model_type phasenet) in one line
+    with pytest.raises(ValueError, match="train_mag needs a magnitude model type"):
         entry.run(["--mode", "train_mag"])
-    assert entry.main(["--mode", "eval_mag"]) == 2
-    assert "arrives with the magnitude issue" in capsys.readouterr().err
+    assert entry.main(["--mode", "eval_mag", "--model_path", str(tmp_path / "none")]) == 2
+    assert "eval_mag needs a magnitude model type" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         entry.run(["--help"])
     assert exit_info.value.code == 0

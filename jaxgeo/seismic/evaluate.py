@@ -26,7 +26,7 @@ from jaxgeo.core.files import atomic_path, write_json
 from jaxgeo.core.logging import get_logger
 from jaxgeo.seismic import registry
 from jaxgeo.seismic.convert import WeightPairError, load_weight_pair, resolve_weight_pair
-from jaxgeo.seismic.data import phase_loader
+from jaxgeo.seismic.data import get_split, phase_loader
 from jaxgeo.seismic.eqtransformer import EQTransformer
 from jaxgeo.seismic.experiment import (
     ModelFlagMismatchError,
@@ -37,13 +37,15 @@ from jaxgeo.seismic.experiment import (
     validate_config,
 )
 from jaxgeo.seismic.labels import WINDOW
+from jaxgeo.seismic.magnitude import magnitude_metrics, magnitude_traces, trace_estimates
 from jaxgeo.seismic.metrics import phase_metrics
 from jaxgeo.seismic.phasenet import PhaseNet
-from jaxgeo.seismic.plots import plot_examples
+from jaxgeo.seismic.plots import plot_examples, plot_magnitude
 from jaxgeo.seismic.train import checkpointer
 
 __all__ = ["make_predict", "make_seisbench_predict", "predict_batches", "load_trained",
-           "evaluate", "given_fields", "load_seisbench_model", "eval_phase"]
+           "evaluate", "given_fields", "load_seisbench_model", "eval_phase",
+           "eval_mag", "adopt_stored_model_flags"]
 
 log = get_logger("jaxgeo.seismic")
 
@@ -279,3 +281,76 @@ def eval_phase(config, dataset=None, given=None, loaded=None) -> dict:
     return metrics
 
 
+
+
+def adopt_stored_model_flags(config, given) -> None:
+    """Take the model type's flags from the run's checkpoint for every field the user did not
+    give (so ``eval_mag`` needs no repeated flags); given ones must match (checked later)."""
+    out = Path(config.model_path) if config.model_path else None
+    if out is None or not (out / "checkpoints").is_dir():
+        return
+    ckpt = checkpointer(config, out / "checkpoints")
+    try:
+        stored = ckpt.stored_config() if ckpt.latest_step() is not None else None
+    finally:
+        ckpt.close()
+    if stored is None:
+        return
+    kind = field_or(stored, "model_type", config.model_type)
+    if "model_type" not in given:
+        config.model_type = kind
+    for dotted in registry.compat_fields(config.model_type)[1:]:
+        if dotted not in given:
+            value = field_or(stored, dotted)
+            if value is not None:
+                config.model[dotted.split(".", 1)[1]] = value
+
+
+def eval_mag(config, dataset=None, given=()) -> dict:
+    """Evaluate a magnitude run (``--mode eval_mag``) on ``config.eval.split``.
+
+    Writes ``metrics.json`` (per-trace MAE, RMSE, R^2, bias; per-sample figures labelled
+    ``per_sample_*``; see :mod:`jaxgeo.seismic.magnitude`) into ``config.eval.output_dir``
+    (default the run directory), ``magnitude_predictions.npz`` with
+    ``config.eval.save_predictions`` and ``magnitude.png`` with ``config.plot``. Windows
+    hold every onset inside them (``onsets_inside``, in trace order).
+    """
+    adopt_stored_model_flags(config, set(given))
+    validate_config(config, training=False)
+    spec = registry.resolve(config.model_type)
+    if spec.task.name != "magnitude":
+        raise ValueError(f"--mode eval_mag needs a magnitude model type, got "
+                         f"{spec.name!r} (a phase picker: use --mode eval_phase)")
+    module, variables = load_trained(config)
+    dataset = dataset if dataset is not None else configured_dataset(config)
+    dataset = magnitude_traces(dataset)
+    e = config.eval
+    split = str(e.split)
+    loader = phase_loader(dataset, split, batch_size=int(config.train.batch_size),
+                          norm=str(config.model.norm), sigma=float(config.data.sigma),
+                          seed=int(e.seed), epochs=1, shuffle=False, drop_last=False,
+                          prefetch=int(config.data.prefetch), mode="onsets_inside",
+                          pipeline=str(config.data.pipeline), magnitude=True,
+                          margin=int(round(float(e.window_margin_s)
+                                           * float(config.data.sampling_rate))),
+                          window=spec.window)
+    res = predict_batches(module, variables, _limit(loader, int(e.max_batches)),
+                          keys=("magnitude",))
+    metrics = magnitude_metrics(res["prob"], res["magnitude"])
+    metrics.update(model_type=spec.name, split=split, mag_loss=str(config.train.mag_loss))
+    out = Path(e.output_dir or config.model_path)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "metrics.json", metrics)
+    est, true = trace_estimates(res["prob"], res["magnitude"])
+    if bool(e.save_predictions):
+        _write_predictions(out / "magnitude_predictions.npz",
+                           {"estimate": est, "true": true, "prediction": res["prob"]})
+    log.info("per-trace MAE %.3f | RMSE %.3f | R2 %.3f | bias %+.3f (%d traces)",
+             metrics["mae"], metrics["rmse"], metrics["r2"], metrics["bias"],
+             metrics["n_traces"])
+    if bool(config.plot):
+        part = get_split(dataset, split).metadata
+        dist = part.get("path_ep_distance_km", np.full(len(part), np.nan))
+        dist = np.asarray(dist, np.float64)[: len(est)]
+        plot_magnitude(est, true, dist, out / "magnitude.png")
+    return metrics

@@ -20,7 +20,7 @@ from jaxgeo.seismic.data import PIPELINES, WAVEFORM_CACHES, load_dataset
 from jaxgeo.seismic.labels import WINDOW_MODES
 
 __all__ = ["ModelFlagMismatchError", "default_config", "validate_config", "configured_dataset",
-           "run_directory", "check_model_flags", "field_or"]
+           "run_directory", "check_model_flags", "field_or", "apply_train_defaults"]
 
 log = get_logger("jaxgeo.seismic")
 
@@ -53,7 +53,16 @@ def default_config() -> ml_collections.ConfigDict:
     # train.num_devices: data-parallel devices (0: all visible); the batch must divide.
     c.train = ml_collections.ConfigDict(dict(
         epochs=5, batch_size=32, lr=1e-3, lr_decay_steps=0, seed=0, steps_per_epoch=0,
-        max_eval_batches=0, keep_checkpoints=3, resume=False, num_devices=1))
+        max_eval_batches=0, keep_checkpoints=3, resume=False, num_devices=1,
+        # magnitude training (train_mag): see jaxgeo.seismic.train.train_model
+        warmup_epochs=5, optimizer="adam", weight_decay=1e-5, scheduler_patience=5,
+        early_stopping_patience=10, save_every=1, mag_loss="all"))
+    # tune: Optuna study of train_mag (jaxgeo.seismic.tune); the study is SQLite in
+    # tune.directory/{study_name}.db
+    c.tune = ml_collections.ConfigDict(dict(
+        enabled=False, n_trials=50, max_epochs_per_trial=20, study_name="magnitude",
+        directory="optuna_studies", seed=42, batch_sizes=(64, 128, 256, 512),
+        filter_factors=(1, 2, 4)))
     c.eval = ml_collections.ConfigDict(dict(
         split="test", threshold=0.3, tolerance_s=0.1, min_pick_distance_s=0.5, seed=123,
         max_batches=0, window="onsets_inside", window_margin_s=0.5, output_dir="",
@@ -77,11 +86,27 @@ def validate_config(config: ml_collections.ConfigDict, *, training: bool = True)
     check_positive(config, "model.filter_factor")
     check_positive(config, "train.batch_size")
     check_positive(config, "train.lr")
+    config.train.optimizer = str(config.train.optimizer).lower()
+    check_choice(config, "train.optimizer", ("adam", "adamw"))
+    check_choice(config, "train.mag_loss", ("all", "after_pick"))
+    check_positive(config, "train.save_every")
+    if int(config.train.warmup_epochs) < 0:
+        raise ConfigError(f"config.train.warmup_epochs = {config.train.warmup_epochs}: "
+                          "must be >= 0")
     if int(config.train.epochs) < 1:
         raise ConfigError(f"config.train.epochs = {config.train.epochs}: must be >= 1")
     if int(config.train.num_devices) < 0:
         raise ConfigError(f"config.train.num_devices = {config.train.num_devices}: use 0 (all "
                           "visible devices) or a positive count")
+
+
+def apply_train_defaults(config: ml_collections.ConfigDict, given: set[str]) -> None:
+    """Set the model type's ``train_defaults`` (registry) for every field not in `given`
+    (the fields set on the command line): an explicit flag wins."""
+    for dotted, value in registry.resolve(config.model_type).train_defaults.items():
+        if dotted not in given:
+            section, name = dotted.split(".", 1)
+            config[section][name] = value
 
 
 def configured_dataset(config: ml_collections.ConfigDict):

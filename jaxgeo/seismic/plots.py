@@ -45,3 +45,25 @@ def plot_examples(x: np.ndarray, y: np.ndarray, prob: np.ndarray, path: str | Pa
     axes[1, 0].legend(loc="upper right", fontsize=7)
     axes[-1, 0].set_xlabel("time in window (s)")
     return save_figure(fig, path)
+
+
+def plot_magnitude(estimate: np.ndarray, true: np.ndarray, distance_km: np.ndarray,
+                   path: str | Path) -> Path:
+    """Per-trace predicted vs true magnitude, residual histogram, residual vs distance (km)
+    and vs true magnitude; all arrays ``[N]``."""
+    res = estimate - true
+    fig, ax = plt.subplots(2, 2, figsize=(8, 6.5))
+    lo, hi = float(np.nanmin(true)), float(np.nanmax(true))
+    ax[0, 0].scatter(true, estimate, s=6)
+    ax[0, 0].plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax[0, 0].set(xlabel="true magnitude", ylabel="predicted magnitude")
+    ax[0, 1].hist(res, bins=30)
+    ax[0, 1].set(xlabel="residual (predicted - true)", ylabel="traces")
+    ax[1, 0].scatter(distance_km, res, s=6)
+    ax[1, 0].axhline(0, color="k", lw=1)
+    ax[1, 0].set(xlabel="epicentral distance (km)", ylabel="residual")
+    ax[1, 1].scatter(true, res, s=6)
+    ax[1, 1].axhline(0, color="k", lw=1)
+    ax[1, 1].set(xlabel="true magnitude", ylabel="residual")
+    fig.tight_layout()
+    return save_figure(fig, path)

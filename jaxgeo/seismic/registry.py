@@ -25,12 +25,14 @@ import ml_collections
 
 from jaxgeo.core.config import ConfigError, LegacyFlag
 from jaxgeo.seismic.labels import WINDOW
+from jaxgeo.seismic.magnitude import window_mag_loss
+from jaxgeo.seismic.magnitude_models import MAG_WINDOW, EQTransformerMag, MagnitudeNet, PhaseNetMag
 from jaxgeo.seismic.phasenet import PhaseNet, PhaseNetConvLSTM, PhaseNetLSTM
 
 __all__ = ["ModelFlag", "TaskSpec", "ModelSpec", "register", "resolve", "names",
            "model_flags", "used_by", "model_defaults", "compat_fields", "build_model",
            "phase_loss", "window_phase_loss",
-           "PHASE_TASK", "LOG_EPS"]
+           "PHASE_TASK", "MAG_TASK", "LOG_EPS"]
 
 LOG_EPS = 1e-5  # the original loss: -mean_t sum_c y log(y_hat + 1e-5)
 
@@ -224,3 +226,66 @@ register(ModelSpec(
 register(ModelSpec(
     "eqtransformer", None, PHASE_TASK, window=6000, trainable=False,
     description="EQTransformer (SeisBench weights, evaluation only)"))
+
+
+# ------------------------------------------------------------------ magnitude regressors
+MAG_TASK = TaskSpec("magnitude", label="magnitude", loss=window_mag_loss, outputs=("M",))
+MAG_DEFAULTS_NOTE = "per-model training defaults of the original README"
+EQT_MAG_FLAGS = (
+    ModelFlag("--cnn_blocks", "model.cnn_blocks", 7, int, "EQTransformerMag ResCNN blocks"),
+    ModelFlag("--lstm_blocks", "model.lstm_blocks", 3, int, "EQTransformerMag BiLSTM blocks"),
+    ModelFlag("--transformer_d_model", "model.transformer_d_model", 16, int,
+              "EQTransformerMag transformer width"),
+    ModelFlag("--transformer_nhead", "model.transformer_nhead", 4, int,
+              "EQTransformerMag attention heads"),
+    ModelFlag("--transformer_num_encoder_layers", "model.transformer_num_encoder_layers", 2,
+              int, "EQTransformerMag transformer encoder layers"),
+    ModelFlag("--transformer_dim_feedforward", "model.transformer_dim_feedforward", 128, int,
+              "EQTransformerMag feed-forward width"),
+    ModelFlag("--n_class", "model.n_class", 2, int,
+              "EQTransformerMag: number of phases of the training windows (metadata)"),
+    ModelFlag("--phases", "model.phases", "PS", str,
+              "EQTransformerMag: phases of the training windows (metadata)"),
+    ModelFlag("--sampling_rate", "model.sampling_rate", 100.0, float,
+              "EQTransformerMag: sampling rate of the training windows, Hz (metadata)"),
+)
+AMAG_FLAGS = (
+    ModelFlag("--lstm_hidden", "model.lstm_hidden", 128, int, "MagnitudeNet LSTM hidden size"),
+    ModelFlag("--lstm_layers", "model.lstm_layers", 2, int, "MagnitudeNet BiLSTM layers"),
+    ModelFlag("--dropout", "model.dropout", 0.2, float, "MagnitudeNet dropout"),
+)
+
+
+def _eqt_mag(c: ml_collections.ConfigDict) -> nn.Module:
+    m = c.model
+    if len(str(m.phases)) != int(m.n_class):
+        raise ConfigError(f"--phases {m.phases!r} has {len(str(m.phases))} phases but "
+                          f"--n_class is {m.n_class}: make them agree")
+    if int(m.transformer_d_model) % int(m.transformer_nhead):
+        raise ConfigError(f"--transformer_d_model {m.transformer_d_model} must be divisible "
+                          f"by --transformer_nhead {m.transformer_nhead}")
+    return EQTransformerMag(
+        cnn_blocks=int(m.cnn_blocks), lstm_blocks=int(m.lstm_blocks),
+        transformer_d_model=int(m.transformer_d_model), transformer_nhead=int(m.transformer_nhead),
+        transformer_num_encoder_layers=int(m.transformer_num_encoder_layers),
+        transformer_dim_feedforward=int(m.transformer_dim_feedforward), n_class=int(m.n_class),
+        phases=str(m.phases), sampling_rate=float(m.sampling_rate), norm=str(m.norm))
+
+
+register(ModelSpec(
+    "phasenet_mag", lambda c: PhaseNetMag(**_shared(c)), MAG_TASK, window=MAG_WINDOW,
+    aliases=("PhaseNetMag",), train_defaults={"train.lr": 1e-3, "train.batch_size": 32,
+                                              "train.warmup_epochs": 5},
+    description="PhaseNet encoder-decoder with a 1-channel magnitude head"))
+register(ModelSpec(
+    "eqtransformer_mag", _eqt_mag, MAG_TASK, EQT_MAG_FLAGS, window=MAG_WINDOW,
+    aliases=("EQTransformerMag",), train_defaults={"train.lr": 1e-4, "train.batch_size": 16,
+                                                   "train.warmup_epochs": 5},
+    description="EQTransformer encoder + multi-head transformer + magnitude head"))
+register(ModelSpec(
+    "amag_v2",
+    lambda c: MagnitudeNet(**_shared(c), lstm_hidden=int(c.model.lstm_hidden),
+                           lstm_layers=int(c.model.lstm_layers), dropout=float(c.model.dropout)),
+    MAG_TASK, AMAG_FLAGS, window=MAG_WINDOW, aliases=("MagnitudeNet", "AMAG_v2"),
+    train_defaults={"train.lr": 1e-3, "train.batch_size": 64, "train.warmup_epochs": 5},
+    description="MagnitudeNet (AMAG v2): stride-2 U-Net, BiLSTM + attention bottleneck"))

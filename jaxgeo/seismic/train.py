@@ -12,6 +12,7 @@ ends bit-identical to the uninterrupted run.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import jax
@@ -25,7 +26,8 @@ from jaxgeo.core import parallel
 from jaxgeo.core.checkpoint import Checkpointer
 from jaxgeo.core.config import save_config
 from jaxgeo.core.logging import MetricWriter, get_logger
-from jaxgeo.core.train import TrainState, fit
+from jaxgeo.core.schedules import LrScale, with_lr_scale
+from jaxgeo.core.train import EarlyStopping, TrainState, fit
 from jaxgeo.seismic import registry
 from jaxgeo.seismic.data import phase_loader
 from jaxgeo.seismic.experiment import (
@@ -34,10 +36,11 @@ from jaxgeo.seismic.experiment import (
     run_directory,
     validate_config,
 )
+from jaxgeo.seismic.magnitude import mag_loss, magnitude_traces
 from jaxgeo.seismic.plots import plot_history
 
 __all__ = ["init_variables", "learning_rate", "create_state", "make_step", "make_dev_loss",
-           "train_phase", "checkpointer"]
+           "train_phase", "train_mag", "train_model", "checkpointer"]
 
 log = get_logger("jaxgeo.seismic")
 
@@ -77,14 +80,16 @@ def make_step(module, task: registry.TaskSpec, schedule: optax.Schedule | None =
     """The pure train step ``(state, batch) -> (state, {"loss", "lr"})``, BatchNorm in train
     mode; ``lr`` is `schedule` at this step (for the logs)."""
 
-    def loss_fn(params, batch_stats, batch):
+    def loss_fn(params, batch_stats, batch, key):
         pred, updates = module.apply({"params": params, "batch_stats": batch_stats},
-                                     batch["X"], train=True, mutable=["batch_stats"])
+                                     batch["X"], train=True, mutable=["batch_stats"],
+                                     rngs={"dropout": key})
         return jnp.mean(task.loss(pred, batch[task.label])), updates["batch_stats"]
 
     def step(state: TrainState, batch) -> tuple[TrainState, dict]:
+        key = state.step_key()  # dropout (unused by the phase models)
         (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params, state.batch_stats, batch)
+            state.params, state.batch_stats, batch, key)
         metrics = {"loss": loss}
         if schedule is not None:
             metrics["lr"] = schedule(state.step)
@@ -117,9 +122,11 @@ def make_dev_loss(module, task: registry.TaskSpec, loader, max_batches: int = 0,
     return evaluate
 
 
-def checkpointer(config: ml_collections.ConfigDict, directory: Path) -> Checkpointer:
+def checkpointer(config: ml_collections.ConfigDict, directory: Path,
+                 keep: int | None = None) -> Checkpointer:
     """The run's Orbax checkpoints, compared on restore by the model type's own flags."""
-    return Checkpointer(directory, save_every=1, keep=int(config.train.keep_checkpoints),
+    keep = int(config.train.keep_checkpoints) if keep is None else keep
+    return Checkpointer(directory, save_every=1, keep=keep,
                         config=config, compat_fields=registry.compat_fields(config.model_type))
 
 
@@ -132,6 +139,15 @@ def _mesh(config: ml_collections.ConfigDict) -> Mesh | None:
     return mesh
 
 
+def _optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    """Magnitude training: clip-by-global-norm 1.0, Adam or AdamW, a host-set LR scale."""
+    t = config.train
+    opt = str(t.optimizer).lower()
+    base = (optax.adamw(float(t.lr), weight_decay=float(t.weight_decay)) if opt == "adamw"
+            else optax.adam(float(t.lr)))
+    return with_lr_scale(optax.chain(optax.clip_by_global_norm(1.0), base))
+
+
 def train_phase(config: ml_collections.ConfigDict, dataset=None):
     """Train a phase picker of ``config.model_type``; returns ``(state, epoch records)``.
 
@@ -139,22 +155,69 @@ def train_phase(config: ml_collections.ConfigDict, dataset=None):
       config: see :func:`jaxgeo.seismic.experiment.default_config`.
       dataset: a ``WaveformDataset`` (default: the one ``config.data`` names).
     """
+    return train_model(config, dataset)
+
+
+def train_mag(config: ml_collections.ConfigDict, dataset=None, on_epoch_end=None):
+    """Train a magnitude regressor (``--mode train_mag``); see :func:`train_model`."""
+    return train_model(config, dataset, on_epoch_end=on_epoch_end)
+
+
+def train_model(config: ml_collections.ConfigDict, dataset=None, on_epoch_end=None):
+    """Train ``config.model_type`` on its registry task; returns ``(state, epoch records)``.
+
+    Phase task: Adam (optionally cosine-decayed), checkpoints every epoch. Magnitude task
+    (:data:`~jaxgeo.seismic.registry.MAG_TASK`): only traces with a pick and a positive
+    magnitude; loss ``config.train.mag_loss``; clip 1.0 + Adam/AdamW (``train.optimizer``,
+    ``train.weight_decay``); LR warmup 10 % -> 100 % over ``train.warmup_epochs`` then
+    reduce-on-plateau (factor 0.5, ``train.scheduler_patience``); early stopping
+    (``train.early_stopping_patience``); checkpoints every ``train.save_every`` epochs plus
+    final, and the best dev loss in ``best/``.
+
+    Args:
+      config: see :func:`jaxgeo.seismic.experiment.default_config`.
+      dataset: a ``WaveformDataset`` (default: the one ``config.data`` names).
+      on_epoch_end: ``(epoch, record) -> stop?`` (e.g. Optuna pruning).
+    """
     validate_config(config)
     spec = registry.resolve(config.model_type)
+    magnitude = spec.task.name == "magnitude"
+    task = (dataclasses.replace(spec.task, loss=mag_loss(str(config.train.mag_loss)))
+            if magnitude else spec.task)
     out = run_directory(config)
     mesh = _mesh(config)
     module = registry.build_model(config)
     dataset = dataset if dataset is not None else configured_dataset(config)
+    if magnitude:
+        dataset = magnitude_traces(dataset)
     d, t = config.data, config.train
     common = dict(batch_size=int(t.batch_size), norm=str(config.model.norm),
                   sigma=float(d.sigma), prefetch=int(d.prefetch), pipeline=str(d.pipeline),
-                  window=spec.window)
+                  window=spec.window, magnitude=magnitude)
     train_loader = phase_loader(dataset, "train", seed=int(t.seed), epochs=None, **common)
     dev_loader = phase_loader(dataset, "dev", seed=int(t.seed) + 1, epochs=1, drop_last=False,
                               **common)
-    state = create_state(module, float(t.lr), int(t.seed), int(t.lr_decay_steps), spec.window)
+    extra: dict = {}
+    if magnitude:
+        variables = init_variables(module, int(t.seed), spec.window)
+        state = TrainState.create(params=variables["params"], tx=_optimizer(config),
+                                  batch_stats=variables.get("batch_stats", {}),
+                                  rng=jax.random.PRNGKey(int(t.seed) + 1))
+        schedule = None
+        extra = dict(lr_scale=LrScale(int(t.warmup_epochs), warmup_start=0.1,
+                                      plateau_factor=0.5,
+                                      plateau_patience=int(t.scheduler_patience)),
+                     early_stopping=EarlyStopping("dev_loss",
+                                                  patience=int(t.early_stopping_patience)),
+                     checkpoint_epochs=int(t.save_every), best_metric="dev_loss",
+                     on_epoch_end=on_epoch_end)
+    else:
+        state = create_state(module, float(t.lr), int(t.seed), int(t.lr_decay_steps),
+                             spec.window)
+        schedule = learning_rate(float(t.lr), int(t.lr_decay_steps))
     out.mkdir(parents=True, exist_ok=True)
     ckpt = checkpointer(config, out / "checkpoints")
+    best = checkpointer(config, out / "best", keep=1) if magnitude else None
     resume = bool(t.resume) and ckpt.latest_step() is not None
     if resume:
         check_model_flags(ckpt.stored_config(), config)
@@ -165,15 +228,16 @@ def train_phase(config: ml_collections.ConfigDict, dataset=None):
     writer = MetricWriter(out / "tensorboard")
     try:
         state, history = fit(
-            state, make_step(module, spec.task, learning_rate(float(t.lr), int(t.lr_decay_steps))),
-            train_loader, epochs=int(t.epochs),
+            state, make_step(module, task, schedule), train_loader, epochs=int(t.epochs),
             steps_per_epoch=steps,
-            evaluate=make_dev_loss(module, spec.task, dev_loader, int(t.max_eval_batches), mesh),
-            checkpointer=ckpt, resume=resume, writer=writer,
+            evaluate=make_dev_loss(module, task, dev_loader, int(t.max_eval_batches), mesh),
+            checkpointer=ckpt, best_checkpointer=best, resume=resume, writer=writer,
             history_path=out / "history.json", keep_step_history=False, mesh=mesh,
-            desc=f"train {spec.name}")
+            desc=f"train {spec.name}", **extra)
     finally:
         ckpt.close()
+        if best is not None:
+            best.close()
         writer.close()
     if bool(config.plot):
         plot_history(history.epochs, out / "history.png")
