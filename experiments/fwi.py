@@ -107,7 +107,13 @@ def _late_thread_setup(n: int, log) -> None:
 
 
 def main(argv: list[str] | None = None, *, coding: bool = False) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """Run the command line `argv`; a user error is one ``error:`` line and exit code 2."""
+    from jaxgeo.core.cli import exit_code_of
+
+    return exit_code_of(lambda: _run(sys.argv[1:] if argv is None else argv, coding))
+
+
+def _run(argv: list[str], coding: bool) -> int:
     applied = _early_device_setup(argv)
     from jaxgeo.core.logging import get_logger
     from jaxgeo.fwi import config as fwi_config

@@ -1,5 +1,7 @@
 """FWI entry points: Seistorch flags, outputs, resume, and clear errors without output."""
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -210,8 +212,17 @@ def test_entry_script_help_and_unknown_flag(capsys):
         entry.main(["--config", DEMO, "--help"])
     assert exit_info.value.code == 0
     assert "--grad-clip" in capsys.readouterr().out
-    with pytest.raises(ConfigError, match="valid flags"):
-        entry.main(["--config", DEMO, "--bogus"])
+    assert entry.main(["--config", DEMO, "--bogus"]) == 2  # a user error: one line, code 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: unknown flag '--bogus'")
+    assert "valid flags" in err[0]
+    # As a user runs it: a fresh process, no traceback.
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    run = subprocess.run([sys.executable, str(ROOT / "experiments" / "codingfwi.py"),
+                          "--config", DEMO, "--opt", "foo"], capture_output=True, text=True,
+                         env={**env, "JAXGEO_TCMALLOC": "0"}, timeout=300)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith("error: flag --opt: 'foo'")
 
 
 def test_codingfwi_fresh_codes_and_lower_model_error(observed_run, tmp_path):
