@@ -24,27 +24,15 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from _results import record  # noqa: E402
-from scipy import ndimage  # noqa: E402
 
 from jaxgeo.fwi import workflow  # noqa: E402
 from jaxgeo.fwi.config import default_config  # noqa: E402
+from jaxgeo.fwi.metrics import ssim  # noqa: E402
 from jaxgeo.fwi.setup import build_problem  # noqa: E402
 from jaxgeo.fwi.simulate import forward_all, make_mesh  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "marmousi"
-
-
-def ssim(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> float:
-    """Mean structural similarity (Wang et al. 2004; Gaussian window, K1=0.01, K2=0.03)."""
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    rng = max(a.max(), b.max()) - min(a.min(), b.min())
-    c1, c2 = (0.01 * rng) ** 2, (0.03 * rng) ** 2
-    f = lambda x: ndimage.gaussian_filter(x, sigma)
-    ma, mb = f(a), f(b)
-    va, vb, cab = f(a * a) - ma**2, f(b * b) - mb**2, f(a * b) - ma * mb
-    s = ((2 * ma * mb + c1) * (2 * cab + c2)) / ((ma**2 + mb**2 + c1) * (va + vb + c2))
-    return float(s.mean())
 
 
 def make_config(updates: int, batchsize: int, out: Path, opt: str = "sd", lr: float = 60.0):

@@ -16,38 +16,38 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for folder in (ROOT, ROOT / "experiments"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
-from jaxgeo.core.config import ConfigError, LegacyFlag, parse_command_line  # noqa: E402
-from jaxgeo.physae.params import ParameterError  # noqa: E402
+from jaxgeo.core.allocator import use_tcmalloc  # noqa: E402  (no jax; must run first)
 
-DEFAULT_CONFIG = str(ROOT / "configs" / "physae" / "reference.py")
-LEGACY = tuple(LegacyFlag(f"--{name}", name, type=t, help=h) for name, t, h in (
-    ("train_samples", int, "training spectra per epoch"),
-    ("val_samples", int, "fixed validation spectra"),
-    ("epochs", int, "epochs"), ("batch_size", int, "batch size"),
-    ("encoder_variant", str, "s | m | l"), ("num_refiners", int, "cascade refiners"),
-    ("lr", float, "learning rate"), ("optimizer", str, "adamw | lion"),
-    ("weight_decay", float, "weight decay"), ("gpus", int, "devices (CPU: warning, 1)"),
-    ("precision", str, "32 | bf16"), ("num_workers", int, "unused (on-device data)"),
-    ("out_dir", str, "output folder"),
-)) + (LegacyFlag("--stage", "stage", choices=("A", "B1", "B2", "DEN"), help="stage"),
-      LegacyFlag("--init-from", "init_from", help="checkpoint folder of the previous stage"),
-      LegacyFlag("--resume", "resume", kind="bool", help="continue from the last checkpoint"))
+if __name__ == "__main__":
+    use_tcmalloc()
+
+from train_stage_a import DEFAULT_CONFIG, GUIDE_FLAGS  # noqa: E402
+
+from jaxgeo.core.cli import exit_code_of  # noqa: E402
+from jaxgeo.core.config import LegacyFlag, parse_command_line  # noqa: E402
+
+LEGACY = GUIDE_FLAGS + (
+    LegacyFlag("--stage", "stage", choices=("A", "B1", "B2", "DEN"), help="stage"),
+    LegacyFlag("--init-from", "init_from", help="checkpoint folder of the previous stage"),
+    LegacyFlag("--resume", "resume", kind="bool", help="continue from the last checkpoint"))
+
+
+def _run(argv: list[str]) -> int:
+    config = parse_command_line(argv, default_config=DEFAULT_CONFIG, legacy=LEGACY,
+                                description=__doc__)
+    from jaxgeo.physae.run import train_stage  # after flags: jax starts here
+
+    train_stage(config)
+    return 0
 
 
 def main(argv: list[str]) -> int:
-    try:
-        config = parse_command_line(argv, default_config=DEFAULT_CONFIG, legacy=LEGACY,
-                                    description=__doc__)
-        from jaxgeo.physae.run import train_stage  # after flags: jax starts here
-
-        train_stage(config)
-    except (ConfigError, ParameterError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    """Run the command line; a user error is one ``error:`` line and exit code 2."""
+    return exit_code_of(lambda: _run(argv))
 
 
 if __name__ == "__main__":

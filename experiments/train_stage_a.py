@@ -17,11 +17,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from jaxgeo.core.config import ConfigError, LegacyFlag, parse_command_line  # noqa: E402
-from jaxgeo.physae.params import ParameterError  # noqa: E402
+from jaxgeo.core.allocator import use_tcmalloc  # noqa: E402  (no jax; must run first)
+
+if __name__ == "__main__":
+    use_tcmalloc()
+
+from jaxgeo.core.cli import exit_code_of  # noqa: E402
+from jaxgeo.core.config import LegacyFlag, parse_command_line  # noqa: E402
 
 DEFAULT_CONFIG = str(ROOT / "configs" / "physae" / "reference.py")
-LEGACY = tuple(LegacyFlag(f"--{name}", name, type=t, help=h) for name, t, h in (
+GUIDE_FLAGS = tuple(LegacyFlag(f"--{name}", name, type=t, help=h) for name, t, h in (
     ("train_samples", int, "training spectra per epoch"),
     ("val_samples", int, "fixed validation spectra"),
     ("epochs", int, "epochs"), ("batch_size", int, "batch size"),
@@ -31,20 +36,22 @@ LEGACY = tuple(LegacyFlag(f"--{name}", name, type=t, help=h) for name, t, h in (
     ("precision", str, "32 | bf16"), ("num_workers", int, "unused (on-device data)"),
     ("out_dir", str, "output folder"),
 ))
+LEGACY = GUIDE_FLAGS
+
+
+def _run(argv: list[str]) -> int:
+    config = parse_command_line(argv, default_config=DEFAULT_CONFIG, legacy=LEGACY,
+                                description=__doc__)
+    config.stage = "A"
+    from jaxgeo.physae.run import train_stage  # after flags: jax starts here
+
+    train_stage(config)
+    return 0
 
 
 def main(argv: list[str]) -> int:
-    try:
-        config = parse_command_line(argv, default_config=DEFAULT_CONFIG, legacy=LEGACY,
-                                    description=__doc__)
-        config.stage = "A"
-        from jaxgeo.physae.run import train_stage  # after flags: jax starts here
-
-        train_stage(config)
-    except (ConfigError, ParameterError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    """Run the command line; a user error is one ``error:`` line and exit code 2."""
+    return exit_code_of(lambda: _run(argv))
 
 
 if __name__ == "__main__":
