@@ -30,6 +30,12 @@ import orbax.checkpoint as ocp
 
 from jaxgeo.core.config import ConfigError, to_plain
 
+__all__ = [
+    "SCHEMA_VERSION",
+    "CheckpointError",
+    "Checkpointer",
+]
+
 SCHEMA_VERSION = 1
 
 

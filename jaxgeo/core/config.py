@@ -29,6 +29,23 @@ import yaml
 
 from jaxgeo.core.files import write_text
 
+__all__ = [
+    "ConfigError",
+    "load_config",
+    "parse_value",
+    "get_field",
+    "set_field",
+    "apply_overrides",
+    "LegacyFlag",
+    "parse_command_line",
+    "check_choice",
+    "check_positive",
+    "check_range",
+    "check_type",
+    "to_plain",
+    "save_config",
+]
+
 
 class ConfigError(ValueError):
     """A config value, flag or file is invalid; the message says which and how to fix it."""

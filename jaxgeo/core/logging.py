@@ -17,6 +17,14 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+__all__ = [
+    "get_logger",
+    "progress_enabled",
+    "progress",
+    "figure_to_array",
+    "MetricWriter",
+]
+
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 

@@ -16,6 +16,19 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+__all__ = [
+    "distributed_init_args",
+    "maybe_initialize_distributed",
+    "make_mesh",
+    "batch_sharding",
+    "replicated",
+    "check_divisible",
+    "shard_batch",
+    "replicate",
+    "pad_to_multiple",
+    "gather",
+]
+
 _initialized = {"done": False}
 
 # The srun job-step variables JAX's own SLURM detection reads (jax._src.clusters.SlurmCluster).

@@ -13,6 +13,11 @@ from jaxgeo.core.files import atomic_path
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+__all__ = [
+    "save_figure",
+    "plot_curves",
+]
+
 
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Write `fig` to `path` via a temporary file and rename; closes the figure."""

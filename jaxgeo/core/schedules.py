@@ -14,6 +14,19 @@ import jax
 import jax.numpy as jnp
 import optax
 
+__all__ = [
+    "LR_SCALE",
+    "warmup_constant",
+    "cosine_warm_restarts",
+    "ReduceOnPlateau",
+    "set_learning_rate",
+    "lr_scale_transform",
+    "with_lr_scale",
+    "set_lr_scale",
+    "get_lr_scale",
+    "LrScale",
+]
+
 
 def warmup_constant(base_lr: float, warmup_steps: int,
                     start_fraction: float = 0.1) -> optax.Schedule:

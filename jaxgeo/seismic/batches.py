@@ -31,6 +31,20 @@ import numpy as np
 from jaxgeo.core.logging import progress
 from jaxgeo.seismic.labels import PHASE_COLUMNS, WINDOW_MODES, WindowContainingOnsets
 
+__all__ = [
+    "NORMALIZE_EPS",
+    "DETECTION_FACTOR",
+    "TraceTable",
+    "read_traces",
+    "window_around",
+    "draw_window",
+    "normalize",
+    "phase_labels",
+    "detection_labels",
+    "magnitude_labels",
+    "PhaseBatches",
+]
+
 # SeisBench's Normalize eps and DetectionLabeller factor (detections run P .. S + 1.4 (S - P))
 NORMALIZE_EPS = 1e-10
 DETECTION_FACTOR = 1.4

@@ -21,6 +21,21 @@ import torch
 from jaxgeo.seismic.eqtransformer import EQTransformer
 from jaxgeo.seismic.phasenet import DEPTH, FILTERS_ROOT, PhaseNet
 
+__all__ = [
+    "SEISBENCH_MODEL_TYPES",
+    "load_seisbench_weights",
+    "phasenet_variables_from_state_dict",
+    "phasenet_from_state_dict",
+    "to_seisbench_state_dict",
+    "eqtransformer_from_state_dict",
+    "from_seisbench",
+    "count_params",
+    "WeightPairError",
+    "resolve_weight_pair",
+    "model_kind_from_metadata",
+    "load_weight_pair",
+]
+
 # Torch sub-module index inside SeisBench's ModuleLists -> jaxgeo names.
 _DOWN_NAMES = ("conv_same", "bn1", "conv_down", "bn2")
 _UP_NAMES = ("conv_up", "bn1", "conv_same", "bn2")

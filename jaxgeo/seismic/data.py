@@ -44,6 +44,24 @@ from jaxgeo.seismic.synthetic import (
     write_synthetic_dataset,
 )
 
+__all__ = [
+    "NAMED_DATASETS",
+    "SPLITS",
+    "WAVEFORM_CACHES",
+    "AUTO_CACHE_MEMORY_FRACTION",
+    "PIPELINES",
+    "DatasetUnavailableError",
+    "default_cache_dir",
+    "load_dataset",
+    "get_split",
+    "phase_augmentations",
+    "make_generator",
+    "sample_seed",
+    "GeneratorBatches",
+    "BatchLoader",
+    "phase_loader",
+]
+
 # Names accepted by load_dataset -> seisbench.data class name.
 NAMED_DATASETS = {
     name.lower(): name

@@ -15,6 +15,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+__all__ = [
+    "FILTERS",
+    "KERNEL_SIZES",
+    "RES_CNN_KERNELS",
+    "LSTM_HIDDEN",
+    "BN_EPS",
+    "BN_MOMENTUM",
+    "normalize_waveforms",
+    "TorchLSTM",
+    "SeqSelfAttention",
+    "LayerNormalization",
+    "Transformer",
+    "Encoder",
+    "Decoder",
+    "ResCNNBlock",
+    "BiLSTMBlock",
+    "EQTransformerTrunk",
+    "EQTransformer",
+]
+
 FILTERS = (8, 16, 16, 32, 32, 64, 64)
 KERNEL_SIZES = (11, 9, 7, 7, 5, 5, 3)
 RES_CNN_KERNELS = (3, 3, 3, 3, 2, 3, 2)

@@ -13,6 +13,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+__all__ = [
+    "roc_curve",
+    "roc_auc",
+    "matthews_corrcoef",
+    "residual_stats",
+    "find_picks",
+    "PickCounts",
+    "phase_metrics",
+]
+
 
 def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     """False/true positive rates over all thresholds (ties handled as one step)."""

@@ -20,6 +20,30 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+__all__ = [
+    "IN_SAMPLES",
+    "KERNEL_SIZE",
+    "STRIDE",
+    "DEPTH",
+    "FILTERS_ROOT",
+    "BN_EPS",
+    "BN_MOMENTUM",
+    "DOWN_PADDING",
+    "encoder_filters",
+    "decoder_filters",
+    "normalize_waveforms",
+    "TransposedConv1d",
+    "StridedConv1d",
+    "PhaseNetEncoder",
+    "PhaseNetDecoder",
+    "BottleneckLSTM",
+    "ConvLSTMCell",
+    "BottleneckConvLSTM",
+    "PhaseNet",
+    "PhaseNetLSTM",
+    "PhaseNetConvLSTM",
+]
+
 IN_SAMPLES = 3001
 KERNEL_SIZE = 7
 STRIDE = 4

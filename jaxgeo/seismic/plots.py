@@ -12,6 +12,12 @@ import numpy as np  # noqa: E402
 
 from jaxgeo.core.plotting import save_figure  # noqa: E402
 
+__all__ = [
+    "plot_history",
+    "plot_examples",
+    "plot_magnitude",
+]
+
 
 def plot_history(history: list[dict], path: str | Path) -> Path:
     """Train/dev loss per epoch (``history`` as saved in ``history.json``)."""

@@ -34,6 +34,21 @@ import seisbench.data as sbd
 from jaxgeo.core.files import atomic_path
 from jaxgeo.core.logging import progress
 
+__all__ = [
+    "GENERATOR_VERSION",
+    "VP_VS",
+    "SyntheticConfig",
+    "direct_time",
+    "head_wave_time",
+    "first_arrival",
+    "travel_times",
+    "local_magnitude_amplitude",
+    "local_magnitude",
+    "direct_pulse",
+    "make_trace",
+    "write_synthetic_dataset",
+]
+
 # Bump when the generated waveforms change: cached 'synthetic' datasets are keyed by it.
 GENERATOR_VERSION = 3
 
