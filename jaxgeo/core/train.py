@@ -526,6 +526,9 @@ def fit(state: TrainState, train_step: Callable, batches: Any, *,
             finish_step(*pending)
     finally:
         bar.close()
+        close = getattr(iterator, "close", None)
+        if close is not None:  # stop a prefetching stream's worker thread now, not at GC
+            close()
         for ckpt in (checkpointer, best_checkpointer):
             if ckpt is not None:
                 ckpt.wait()

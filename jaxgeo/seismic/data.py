@@ -360,9 +360,15 @@ class BatchLoader:
                             continue
                     if stop.is_set():
                         return
-                q.put(done)
+                item = done
             except BaseException as exc:  # surfaced in the consumer
-                q.put(exc)
+                item = exc
+            while not stop.is_set():  # never block forever on a consumer that has gone
+                try:
+                    q.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
 
         thread = threading.Thread(target=worker, daemon=True, name="jaxgeo-prefetch")
         thread.start()

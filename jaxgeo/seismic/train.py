@@ -109,8 +109,10 @@ def make_dev_loss(module, task: registry.TaskSpec, loader, max_batches: int = 0,
 
     def evaluate(state: TrainState) -> dict[str, float]:
         total, count = 0.0, 0
-        for i, batch in enumerate(loader):
+        batches = iter(loader)
+        for i, batch in enumerate(batches):
             if max_batches and i >= max_batches:
+                batches.close()  # stops the prefetch thread at once
                 break
             x, y = jnp.asarray(batch["X"]), jnp.asarray(batch[task.label])
             if mesh is not None:
