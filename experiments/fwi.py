@@ -11,6 +11,12 @@ relative to the .yml; geometry from sources.pkl/receivers.pkl)::
     python experiments/fwi.py config.yml --opt adam --loss vp=l2 --mode inversion \
         --lr vp=10.0 --save-path ./results --checkpoint ./none --grad-cut
 
+Imaging in the background ``config.model.init`` (Born operator, :mod:`jaxgeo.fwi.migration`)::
+
+    python experiments/fwi.py --config configs/fwi/demo.py --mode rtm
+    python experiments/fwi.py --config configs/fwi/demo.py --mode lsrtm \
+        --config.migration.iterations=10
+
 Shots are spread over all visible devices (and hosts, when started under a cluster
 launcher: jax.distributed is initialised from the usual environment variables, in both
 modes).
@@ -130,6 +136,8 @@ def _run(argv: list[str], coding: bool) -> int:
         log.info("codingfwi: switched to a fixed receiver spread (required for encoding)")
     if config.mode == "forward":
         workflow.run_forward(config)
+    elif config.mode in ("rtm", "lsrtm"):
+        workflow.run_migration(config)
     else:
         result = workflow.invert(config, coding=coding)
         log.info("results: %s (final_*.npy, para*F*E*.npy, loss.npy, figures/, logs/)",

@@ -21,7 +21,7 @@ from jaxgeo.fwi.optim import OPTIMIZERS
 
 def default_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
-    c.mode = "inversion"                 # forward | inversion
+    c.mode = "inversion"                 # forward | inversion | rtm | lsrtm
     c.equation = "acoustic"              # acoustic | acoustic_vd | elastic
     c.dtype = "float32"                  # float32 | float64 (jax x64 during the run only)
     c.dx = 20.0
@@ -116,6 +116,11 @@ def default_config() -> ml_collections.ConfigDict:
     c.encoding.batchsize = 4             # shots per super shot (codingfwi)
     c.encoding.super_shots = 1           # super shots per iteration
 
+    c.migration = ml_collections.ConfigDict()   # --mode rtm / lsrtm (background: model.init)
+    c.migration.illumination = True     # RTM: divide by the source illumination sum u^2
+    c.migration.illum_floor = 1e-3      # its water level, relative to the peak
+    c.migration.iterations = 10         # LSRTM: CGLS iterations (one Born + one adjoint each)
+
     c.data = ml_collections.ConfigDict()
     c.data.observed = ""                 # HDF5 with shot_{i} [nt, nr, ncomp], or a
                                          # Seistorch .npy object array of those
@@ -143,6 +148,8 @@ def _bool_text(text: str) -> bool:
     return low in ("true", "1")
 
 
+MODES = ("forward", "inversion", "rtm", "lsrtm")
+
 LEGACY_FLAGS = (
     LegacyFlag("--opt", "optim.name", "value", str, "optimizer", choices=OPTIMIZERS),
     LegacyFlag("--loss", "loss", "keyvals", str, "misfit per parameter, e.g. vp=l2"),
@@ -160,8 +167,9 @@ LEGACY_FLAGS = (
                help="do not filter the observed data"),
     LegacyFlag("--num-batches", "training.num_batches", "value", int, "shot minibatches/epoch"),
     LegacyFlag("--save-path", "save_path", "value", str, "output directory"),
-    LegacyFlag("--mode", "mode", "value", str, "forward or inversion",
-               choices=("forward", "inversion")),
+    LegacyFlag("--mode", "mode", "value", str,
+               "forward, inversion, rtm (reverse-time migration) or lsrtm (least-squares RTM)",
+               choices=MODES),
     LegacyFlag("--num_threads", "devices.num_threads", "value", int,
                "CPU cores for XLA (sets the process CPU affinity before jax starts)"),
     LegacyFlag("--batchsize", "encoding.batchsize", "value", int, "shots per super shot"),
@@ -204,7 +212,7 @@ def _band_ok(band) -> bool:
 
 def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Check every field once, before any work; ConfigError names the field and the fix."""
-    check_choice(config, "mode", ("forward", "inversion"))
+    check_choice(config, "mode", MODES)
     check_choice(config, "equation", EQUATIONS)
     check_choice(config, "dtype", ("float32", "float64"))
     for field in ("dt", "nt", "boundary.pml_width", "training.epochs",
@@ -281,7 +289,14 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if config.grad.cut and not config.model.seabed:
         raise ConfigError("--grad-cut needs config.model.seabed (a .npy mask: 0 in water, "
                           "1 below); set --config.model.seabed=PATH")
-    if config.mode == "inversion" and not config.data.observed:
+    if config.mode in ("rtm", "lsrtm"):
+        if config.equation not in ("acoustic", "acoustic_vd"):
+            raise ConfigError(f"--mode {config.mode} needs an acoustic equation, got "
+                              f"config.equation = {config.equation!r}; set it to acoustic or "
+                              "acoustic_vd")
+        check_positive(config, "migration.iterations")
+        check_positive(config, "migration.illum_floor")
+    if config.mode != "forward" and not config.data.observed:
         raise ConfigError("config.data.observed is empty; give the HDF5 file written by "
                           "--mode forward")
     if config.equation == "elastic":

@@ -81,3 +81,18 @@ def final_figures(directory: Path, problem, params: dict, history: np.ndarray,
     fig.tight_layout()
     paths.append(save_figure(fig, directory / "residual.png"))
     return paths
+
+
+def migration_image(image: np.ndarray, spacing: tuple[float, float], path: Path,
+                    title: str) -> Path:
+    """Plot ``image [nz, nx]`` (depth down, metres), symmetric grey scale at its 99th
+    percentile."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    clip = np.percentile(np.abs(image), 99) or 1.0
+    nz, nx = image.shape
+    ax.imshow(image, cmap="gray", vmin=-clip, vmax=clip, aspect="auto",
+              extent=(0, nx * spacing[1], nz * spacing[0], 0))
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("depth (m)")
+    ax.set_title(title)
+    return save_figure(fig, path)

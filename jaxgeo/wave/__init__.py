@@ -10,6 +10,8 @@ Public API (pure functions; jit-, grad-, vmap-compatible)::
     elastic(vp, vs, rho, dx, dt, source_amplitudes, source_locations, receiver_locations, *,
             source_type="fz", order=4, pml_width=20, free_surface=False,
             checkpoint_every=None, pml_freq=None, mesh=None) -> {"vz", "vx", "p"}
+    born(vp, dvp, dx, dt, ...) -> [n_shots, n_receivers, nt]    (Born data J dvp, jvp)
+    born_adjoint(vp, data, dx, dt, ...) -> [nz, nx]               (J^T data, vjp)
     models: layered, smooth_gradient, smoothed, gaussian_anomaly, marmousi_like,
             rho_gardner, vs_from_vp, load_model
 
@@ -33,7 +35,9 @@ benchmark survey: 0.22 s with 2 devices, 0.29 s with one).
 
 from jaxgeo.wave import models
 from jaxgeo.wave.acoustic import acoustic
+from jaxgeo.wave.born import born, born_adjoint, born_with_background
 from jaxgeo.wave.elastic import elastic
 from jaxgeo.wave.wavelets import load_wavelet, ricker
 
-__all__ = ["acoustic", "elastic", "load_wavelet", "models", "ricker"]
+__all__ = ["acoustic", "born", "born_adjoint", "born_with_background", "elastic", "load_wavelet",
+           "models", "ricker"]
