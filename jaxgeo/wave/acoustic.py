@@ -25,8 +25,17 @@ import jax.numpy as jnp
 from jax.custom_derivatives import linear_call
 
 from jaxgeo.wave import checks
+from jaxgeo.wave.acoustic3d import acoustic_3d_kernel
 from jaxgeo.wave.adjoint import linear_time_loop
-from jaxgeo.wave.pml import axis_profiles, correct_derivative, pml_velocity, strip_profiles
+from jaxgeo.wave.pml import (
+    axis_profiles,
+    correct_derivative,
+    cpml_correction,
+    embed_blocks,
+    embed_strips,
+    pml_velocity,
+    strip_profiles,
+)
 from jaxgeo.wave.stencils import (
     first_derivative,
     second_derivative,
@@ -41,9 +50,12 @@ def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations
              mesh=None, adjoint: bool = False) -> jax.Array:
     """Propagate acoustic waves and record pressure at the receivers.
 
+    A ``[nz, ny, nx]`` vp propagates in 3-D (`jaxgeo.wave.acoustic3d`: constant density,
+    locations ``(z, y, x)``, CPML on all six faces, the same options otherwise).
+
     Args:
-      vp: ``[nz, nx]`` P velocity (m/s).
-      dx: grid spacing in metres, a scalar or ``(dz, dx)``.
+      vp: ``[nz, nx]`` (or ``[nz, ny, nx]``) P velocity (m/s).
+      dx: grid spacing in metres, a scalar or ``(dz, dx)`` (3-D: ``(dz, dy, dx)``).
       dt: time step (s); also the sample interval of sources and data.
       source_amplitudes: ``[n_shots, n_sources, nt]`` source time functions ``s(t)``.
       source_locations: ``[n_shots, n_sources, 2]`` integer ``(z, x)`` cells in the model.
@@ -70,9 +82,13 @@ def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations
     Returns:
       ``[n_shots, n_receivers, nt]`` pressure; sample ``i`` at time ``i * dt``.
     """
-    spacing = checks.grid_spacing(dx)
+    ndim = jnp.ndim(vp)
+    checks.check_model("vp", vp, ndims=(2, 3))
+    spacing = checks.grid_spacing(dx, ndim)
     checks.check_order(order)
-    checks.check_model("vp", vp)
+    if ndim == 3 and (rho is not None or adjoint):
+        raise ValueError("3-D acoustic propagation is constant density with autodiff "
+                         "gradients: pass rho=None and adjoint=False for a [nz, ny, nx] vp")
     if rho is not None:
         checks.check_model("rho", rho, shape=jnp.shape(vp))
     checks.check_geometry(source_amplitudes, source_locations, receiver_locations,
@@ -86,8 +102,11 @@ def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations
                   free_surface=bool(free_surface), checkpoint_every=checkpoint_every)
     models = (vp,) if rho is None else (vp, rho)
     freq = resolve_pml_freq(pml_freq, source_amplitudes, dt)
-    kernel = _acoustic_cd if rho is None else _acoustic_vd
-    if rho is None:
+    if ndim == 3:
+        kernel = acoustic_3d_kernel
+    else:
+        kernel = _acoustic_cd if rho is None else _acoustic_vd
+    if rho is None and ndim == 2:
         kwargs["adjoint"] = bool(adjoint)
     if mesh is not None:
         from jaxgeo.wave.sharded import run_sharded
@@ -181,12 +200,6 @@ def pad_field(u, halo: int, free_surface: bool, axis: int, odd_top: bool = True)
 # ---------------------------------------------------------- constant density (2nd order)
 
 
-def _take(x, axis: int, start: int, stop: int):
-    index = [slice(None)] * x.ndim
-    index[axis] = slice(start, stop)
-    return x[tuple(index)]
-
-
 def laplacian(u_halo, order: int, inv_dz2: float, inv_dx2: float, free_surface: bool,
               halo: int):
     """Plain (unstretched) d2u/dz2 + d2u/dx2 of a field stored with ``halo >= h = order // 2``
@@ -231,22 +244,6 @@ def _grid_reads(u, g: GridReads):
     sides_z = tuple(near[:, a:b] for a, b in _side_slices(nz, g.strips_z, h))
     sides_x = tuple(near[:, :, a:b] for a, b in _side_slices(nx, g.strips_x, h))
     return lap, u[:, h:-h, h:-h], sides_z, sides_x
-
-
-def embed_blocks(blocks, axis: int, spans, length: int):
-    """`blocks` placed at their (disjoint, ascending) `spans` along `axis` in zeros of
-    `length`, as one concatenation."""
-    shape = list(blocks[0].shape)
-
-    def zeros(count):
-        shape[axis] = count
-        return [jnp.zeros(shape, blocks[0].dtype)] if count > 0 else []
-
-    pieces, at = [], 0
-    for block, (start, stop) in zip(blocks, spans, strict=True):
-        pieces += zeros(start - at) + [block]
-        at = stop
-    return jnp.concatenate(pieces + zeros(length - at), axis=axis)
 
 
 def _grid_reads_transpose(cts, g: GridReads):
@@ -304,48 +301,6 @@ def _grid_reads_jvp(g, primals, tangents):
     tangent = linear_call(lambda _, x: _grid_reads(x, g),
                           lambda _, ct: _grid_reads_transpose(ct, g), None, du)
     return _grid_reads(u, g), tangent
-
-
-def cpml_correction(sides, psi, zeta, prof, axis: int, strips, order: int, inv_h: float):
-    """CPML correction of d2u/dx2 along ``axis`` inside its two layers.
-
-    ``sides`` are the field on the non-empty layers (``strips = (lo, hi)`` cells), each
-    padded by ``h = order//2`` cells along ``axis``; the memory variables ``psi``/``zeta``
-    hold the layers concatenated (``lo + hi`` along ``axis``). Pasalic-McGarry form with
-    CPML coefficients ``(a, b, a')``: ``tmp = (1 + a) d2 + a' d1 + d1(b psi)``,
-    stretched ``= (1 + a) tmp + b zeta``, ``psi <- b psi + a d1``, ``zeta <- b zeta + a tmp``.
-    Returns (stretched - d2 on the strips, new psi, new zeta).
-    """
-    lo, hi = strips
-    h = order // 2
-    a, b, da = prof
-    d1_parts, d2_parts, bpsi_parts = [], [], []
-    b_psi = b * psi
-    offsets = [off for off, width in ((0, lo), (lo, hi)) if width]
-    for side, offset in zip(sides, offsets, strict=True):
-        width = side.shape[axis] - 2 * h
-        d1_parts.append(first_derivative(side, axis, order, inv_h))
-        d2_parts.append(second_derivative(side, axis, order, inv_h**2))
-        # b psi is zero beyond each layer, so zero padding is exact
-        widths = [(0, 0)] * side.ndim
-        widths[axis] = (h, h)
-        bpsi_parts.append(first_derivative(
-            jnp.pad(_take(b_psi, axis, offset, offset + width), widths), axis, order, inv_h))
-    d1 = jnp.concatenate(d1_parts, axis=axis)
-    d2 = jnp.concatenate(d2_parts, axis=axis)
-    tmp = (1 + a) * d2 + da * d1 + jnp.concatenate(bpsi_parts, axis=axis)
-    correction = (1 + a) * tmp + b * zeta - d2
-    return correction, b_psi + a * d1, b * zeta + a * tmp
-
-
-def embed_strips(values, axis: int, strips, n: int, margin: int = 0):
-    """Place strip values (``lo + hi`` cells along ``axis``) into a zero grid of length n,
-    itself inside ``margin`` zero cells on both sides (one concatenation)."""
-    lo, hi = strips
-    parts = [(_take(values, axis, off, off + w), (margin + start, margin + start + w))
-             for off, start, w in ((0, 0, lo), (lo, n - hi, hi)) if w]
-    return embed_blocks([p for p, _ in parts], axis, [span for _, span in parts],
-                        n + 2 * margin)
 
 
 @functools.partial(jax.jit, static_argnames=("spacing", "dt", "order", "pml_width",

@@ -27,14 +27,17 @@ def concrete(x) -> np.ndarray | None:
     return np.asarray(x)
 
 
-def grid_spacing(dx) -> tuple[float, float]:
-    """``(dz, dx)`` from a scalar or a pair, checked positive."""
+def grid_spacing(dx, ndim: int = 2) -> tuple[float, ...]:
+    """``(dz, dx)`` (or ``(dz, dy, dx)`` for ``ndim=3``) from a scalar or a tuple, checked
+    positive."""
     spacing = np.atleast_1d(np.asarray(dx, dtype=np.float64))
     if spacing.size == 1:
-        spacing = np.repeat(spacing, 2)
-    if spacing.size != 2 or not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
-        raise ValueError(f"dx must be a positive scalar or a (dz, dx) pair in metres, got {dx}")
-    return float(spacing[0]), float(spacing[1])
+        spacing = np.repeat(spacing, ndim)
+    if spacing.size != ndim or not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
+        axes = "(dz, dx)" if ndim == 2 else "(dz, dy, dx)"
+        raise ValueError(f"dx must be a positive scalar or a {axes} tuple in metres for a "
+                         f"{ndim}-D model, got {dx}")
+    return tuple(float(s) for s in spacing)
 
 
 def check_order(order: int, allowed=ORDERS) -> None:
@@ -42,11 +45,12 @@ def check_order(order: int, allowed=ORDERS) -> None:
         raise ValueError(f"order={order} is not supported; choose one of {tuple(allowed)}")
 
 
-def check_model(name: str, model, shape: tuple[int, int] | None = None,
-                allow_zero: bool = False) -> None:
-    """2-D shape (matching ``shape`` if given) and positive (or >= 0) finite values."""
-    if jnp.ndim(model) != 2:
-        raise ValueError(f"{name} must be a 2-D [nz, nx] array, got shape {jnp.shape(model)}")
+def check_model(name: str, model, shape: tuple[int, ...] | None = None,
+                allow_zero: bool = False, ndims: tuple[int, ...] = (2,)) -> None:
+    """``ndims``-D shape (matching ``shape`` if given) and positive (or >= 0) finite values."""
+    if jnp.ndim(model) not in ndims:
+        layouts = " or ".join({2: "2-D [nz, nx]", 3: "3-D [nz, ny, nx]"}[d] for d in ndims)
+        raise ValueError(f"{name} must be a {layouts} array, got shape {jnp.shape(model)}")
     if shape is not None and tuple(jnp.shape(model)) != tuple(shape):
         raise ValueError(f"{name} has shape {tuple(jnp.shape(model))} but vp has shape "
                          f"{tuple(shape)}; all models must share one grid")
@@ -64,8 +68,11 @@ def check_model(name: str, model, shape: tuple[int, int] | None = None,
 
 
 def check_geometry(source_amplitudes, source_locations, receiver_locations,
-                   model_shape: tuple[int, int]) -> tuple[int, int, int, int]:
-    """Shapes and in-model locations. Returns (n_shots, n_sources, n_receivers, nt)."""
+                   model_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """Shapes and in-model locations (one coordinate per model axis: ``(z, x)`` or
+    ``(z, y, x)``). Returns (n_shots, n_sources, n_receivers, nt)."""
+    ndim = len(model_shape)
+    axes = "(z, x)" if ndim == 2 else "(z, y, x)"
     amp_shape = jnp.shape(source_amplitudes)
     if len(amp_shape) != 3:
         raise ValueError("source_amplitudes must be [n_shots, n_sources, nt], got shape "
@@ -76,29 +83,30 @@ def check_geometry(source_amplitudes, source_locations, receiver_locations,
     for name, locs, n_expected in (("source_locations", source_locations, n_sources),
                                    ("receiver_locations", receiver_locations, None)):
         shape = jnp.shape(locs)
-        if len(shape) != 3 or shape[2] != 2 or shape[0] != n_shots:
-            raise ValueError(f"{name} must be [n_shots={n_shots}, n, 2] (z, x) cell indices, "
-                             f"got shape {shape}")
+        if len(shape) != 3 or shape[2] != ndim or shape[0] != n_shots:
+            raise ValueError(f"{name} must be [n_shots={n_shots}, n, {ndim}] {axes} cell "
+                             f"indices, got shape {shape}")
         if n_expected is not None and shape[1] != n_expected:
             raise ValueError(f"source_locations has {shape[1]} sources per shot but "
                              f"source_amplitudes has {n_expected}; they must match")
         if not jnp.issubdtype(jnp.result_type(locs), jnp.integer):
-            raise ValueError(f"{name} must hold integer (z, x) cell indices, got dtype "
+            raise ValueError(f"{name} must hold integer {axes} cell indices, got dtype "
                              f"{jnp.result_type(locs)}")
         values = concrete(locs)
         if values is None:
             continue
-        inside = ((values[..., 0] >= 0) & (values[..., 0] < model_shape[0])
-                  & (values[..., 1] >= 0) & (values[..., 1] < model_shape[1]))
+        inside = np.all((values >= 0) & (values < np.asarray(model_shape)), axis=-1)
         if not np.all(inside):
             s, i = (int(v) for v in np.argwhere(~inside)[0])
+            valid = ", ".join(f"{a} in 0..{n - 1}" for a, n in
+                              zip(axes.strip("()").split(", "), model_shape, strict=True))
             raise ValueError(f"{name}[{s}, {i}] = {values[s, i].tolist()} is outside the model "
-                             f"(valid z in 0..{model_shape[0] - 1}, x in 0..{model_shape[1] - 1}); "
-                             "locations are model-relative cell indices (the PML is added outside)")
+                             f"(valid {valid}); locations are model-relative cell indices "
+                             "(the PML is added outside)")
     return n_shots, n_sources, int(jnp.shape(receiver_locations)[1]), nt
 
 
-def max_stable_dt(c_max: float, spacing: tuple[float, float], order: int,
+def max_stable_dt(c_max: float, spacing: tuple[float, ...], order: int,
                   staggered: bool = False) -> float:
     """Largest stable dt of the leapfrog scheme: ``2 / (c_max sqrt(sum_d lambda / h_d^2))``."""
     lam = nyquist_eigenvalue(order, staggered)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxgeo.wave.stencils import first_derivative, second_derivative
+
 REFLECTION = 1e-3  # target reflection coefficient of the layer at normal incidence
 POWER = 2
 
@@ -60,7 +62,8 @@ def strip_profiles(n: int, widths: tuple[int, int], h: float, dt: float, c_max, 
     return a[keep], b[keep]
 
 
-def _take(x, axis: int, start: int, stop: int):
+def take_along(x, axis: int, start: int, stop: int):
+    """``x[..., start:stop, ...]`` along ``axis``."""
     index = [slice(None)] * x.ndim
     index[axis] = slice(start, stop)
     return x[tuple(index)]
@@ -78,16 +81,17 @@ def correct_derivative(deriv, psi, a, b, axis: int, widths: tuple[int, int]):
     if lo + hi == 0:
         return deriv, psi
     d_strips = jnp.concatenate(
-        [p for p in (_take(deriv, axis, 0, lo), _take(deriv, axis, n - hi, n)) if p.shape[axis]],
+        [p for p in (take_along(deriv, axis, 0, lo), take_along(deriv, axis, n - hi, n))
+         if p.shape[axis]],
         axis=axis)
     psi_new = b * psi + a * d_strips
     out_strips = d_strips + psi_new
     pieces = []
     if lo:
-        pieces.append(_take(out_strips, axis, 0, lo))
-    pieces.append(_take(deriv, axis, lo, n - hi))
+        pieces.append(take_along(out_strips, axis, 0, lo))
+    pieces.append(take_along(deriv, axis, lo, n - hi))
     if hi:
-        pieces.append(_take(out_strips, axis, lo, lo + hi))
+        pieces.append(take_along(out_strips, axis, lo, lo + hi))
     return jnp.concatenate(pieces, axis=axis), psi_new
 
 
@@ -99,3 +103,61 @@ def pml_velocity(vp) -> jnp.ndarray:
     inversion iterations use the same boundary. No gradient flows through it.
     """
     return jax.lax.stop_gradient(jnp.ceil(jnp.max(vp) / 100.0) * 100.0)
+
+
+def embed_blocks(blocks, axis: int, spans, length: int):
+    """`blocks` placed at their (disjoint, ascending) `spans` along `axis` in zeros of
+    `length`, as one concatenation."""
+    shape = list(blocks[0].shape)
+
+    def zeros(count):
+        shape[axis] = count
+        return [jnp.zeros(shape, blocks[0].dtype)] if count > 0 else []
+
+    pieces, at = [], 0
+    for block, (start, stop) in zip(blocks, spans, strict=True):
+        pieces += zeros(start - at) + [block]
+        at = stop
+    return jnp.concatenate(pieces + zeros(length - at), axis=axis)
+
+
+def cpml_correction(sides, psi, zeta, prof, axis: int, strips, order: int, inv_h: float):
+    """CPML correction of d2u/dx2 along ``axis`` inside its two layers.
+
+    ``sides`` are the field on the non-empty layers (``strips = (lo, hi)`` cells), each
+    padded by ``h = order//2`` cells along ``axis``; the memory variables ``psi``/``zeta``
+    hold the layers concatenated (``lo + hi`` along ``axis``). Pasalic-McGarry form with
+    CPML coefficients ``(a, b, a')``: ``tmp = (1 + a) d2 + a' d1 + d1(b psi)``,
+    stretched ``= (1 + a) tmp + b zeta``, ``psi <- b psi + a d1``, ``zeta <- b zeta + a tmp``.
+    Returns (stretched - d2 on the strips, new psi, new zeta).
+    """
+    lo, hi = strips
+    h = order // 2
+    a, b, da = prof
+    d1_parts, d2_parts, bpsi_parts = [], [], []
+    b_psi = b * psi
+    offsets = [off for off, width in ((0, lo), (lo, hi)) if width]
+    for side, offset in zip(sides, offsets, strict=True):
+        width = side.shape[axis] - 2 * h
+        d1_parts.append(first_derivative(side, axis, order, inv_h))
+        d2_parts.append(second_derivative(side, axis, order, inv_h**2))
+        # b psi is zero beyond each layer, so zero padding is exact
+        widths = [(0, 0)] * side.ndim
+        widths[axis] = (h, h)
+        bpsi_parts.append(first_derivative(
+            jnp.pad(take_along(b_psi, axis, offset, offset + width), widths), axis, order, inv_h))
+    d1 = jnp.concatenate(d1_parts, axis=axis)
+    d2 = jnp.concatenate(d2_parts, axis=axis)
+    tmp = (1 + a) * d2 + da * d1 + jnp.concatenate(bpsi_parts, axis=axis)
+    correction = (1 + a) * tmp + b * zeta - d2
+    return correction, b_psi + a * d1, b * zeta + a * tmp
+
+
+def embed_strips(values, axis: int, strips, n: int, margin: int = 0):
+    """Place strip values (``lo + hi`` cells along ``axis``) into a zero grid of length n,
+    itself inside ``margin`` zero cells on both sides (one concatenation)."""
+    lo, hi = strips
+    parts = [(take_along(values, axis, off, off + w), (margin + start, margin + start + w))
+             for off, start, w in ((0, 0, lo), (lo, n - hi, hi)) if w]
+    return embed_blocks([p for p, _ in parts], axis, [span for _, span in parts],
+                        n + 2 * margin)
