@@ -37,7 +37,8 @@ from jaxgeo.wave import models
 from jaxgeo.wave.acoustic import acoustic
 from jaxgeo.wave.born import born, born_adjoint, born_with_background
 from jaxgeo.wave.elastic import elastic
+from jaxgeo.wave.viscoacoustic import viscoacoustic
 from jaxgeo.wave.wavelets import load_wavelet, ricker
 
 __all__ = ["acoustic", "born", "born_adjoint", "born_with_background", "elastic", "load_wavelet",
-           "models", "ricker"]
+           "models", "ricker", "viscoacoustic"]
