@@ -38,7 +38,9 @@ from jaxgeo.wave.acoustic import acoustic
 from jaxgeo.wave.born import born, born_adjoint, born_with_background
 from jaxgeo.wave.elastic import elastic
 from jaxgeo.wave.viscoacoustic import viscoacoustic
+from jaxgeo.wave.vti import vti
 from jaxgeo.wave.wavelets import load_wavelet, ricker
 
 __all__ = ["acoustic", "born", "born_adjoint", "born_with_background", "elastic", "load_wavelet",
-           "models", "ricker", "viscoacoustic"]
+           "models", "ricker", "viscoacoustic",
+           "vti"]
