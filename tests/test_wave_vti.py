@@ -86,8 +86,9 @@ def test_vti_traveltimes_match_group_velocity(eps, delta):
     picked = np.array([peak_time(tr, DT) - wavelet_delay(t, DT / 4)
                        for tr, t in zip(data, expected, strict=True)])
     errors = np.abs(picked / expected - 1)
-    # issue 19's bound; measured <= 0.31% for (0.2, 0.1) (grid dispersion and the 3-cell
-    # elliptical zone around the source)
+    # issue 19's bound; measured max 0.31% for (0.2, 0.1) and 0.63% for (0.15, -0.05),
+    # mostly the elliptical source zone ((eps - delta) / 4 slower over ~4.5 of 40 cells at
+    # oblique angles; without the zone (0.2, 0.1) is within 0.08%)
     assert np.max(errors) <= 0.01
     # the anisotropy is resolved: an isotropic medium would be 6-18% off at the horizontal
     assert abs(picked[-1] / (r[-1] / VP) - 1) > 0.05
