@@ -19,7 +19,7 @@ from jaxgeo.wave.acoustic import pad_field, pad_widths, shot_indices
 from jaxgeo.wave.pml import correct_derivative, strip_profiles
 from jaxgeo.wave.stencils import staggered_derivative
 
-__all__ = ["StaggeredGrid", "divergence", "gradient", "make_grid", "record_and_sources",
+__all__ = ["StaggeredGrid", "divergence", "gradient", "make_grid", "source_receiver_indices",
            "source_term", "zero_memory"]
 
 
@@ -118,7 +118,7 @@ def divergence(vz, vx, memory: dict, grid: StaggeredGrid):
     return dvzdz, dvxdx, memory
 
 
-def record_and_sources(source_locations, receiver_locations, grid: StaggeredGrid):
+def source_receiver_indices(source_locations, receiver_locations, grid: StaggeredGrid):
     """``(source, receiver)`` (shot, z, x) index triples on the padded grid."""
     return (shot_indices(source_locations, grid.widths[0], grid.widths[2]),
             shot_indices(receiver_locations, grid.widths[0], grid.widths[2]))

@@ -54,7 +54,7 @@ from jaxgeo.wave.staggered import (
     divergence,
     gradient,
     make_grid,
-    record_and_sources,
+    source_receiver_indices,
     source_term,
     zero_memory,
 )
@@ -242,7 +242,7 @@ def _viscoacoustic(models, source_amplitudes, source_locations, receiver_locatio
     half = dt / (2.0 * tau_sigma)
     c1 = ((1.0 - half) / (1.0 + half))[:, None, None, None]
     c2 = (2.0 * half / (1.0 + half))[:, None, None, None]
-    src, rec = record_and_sources(source_locations, receiver_locations, grid)
+    src, rec = source_receiver_indices(source_locations, receiver_locations, grid)
     inputs = source_term(source_amplitudes, dt, grid, dtype)
 
     def step(carry, src_t):

@@ -50,7 +50,7 @@ from jaxgeo.wave.staggered import (
     divergence,
     gradient,
     make_grid,
-    record_and_sources,
+    source_receiver_indices,
     source_term,
     zero_memory,
 )
@@ -165,7 +165,7 @@ def _vti(models, source_amplitudes, source_locations, receiver_locations, freq, 
     grid = make_grid(vp.shape, spacing, dt, order, pml_width, free_surface,
                      pml_velocity(vp * jnp.sqrt(1.0 + 2.0 * epsilon)), freq, dtype)
     n_shots, _, nt = source_amplitudes.shape
-    src, rec = record_and_sources(source_locations, receiver_locations, grid)
+    src, rec = source_receiver_indices(source_locations, receiver_locations, grid)
     zone = elliptic_zone(grid.shape, src, elliptic_radius).astype(dtype)
     kdt = pad_model(vp**2 * dt, grid.widths)
     eps, dlt = pad_model(epsilon, grid.widths), pad_model(delta, grid.widths)
