@@ -1,4 +1,5 @@
-"""jaxgeo.wave: differentiable 2-D acoustic and elastic finite-difference propagators.
+"""jaxgeo.wave: differentiable finite-difference propagators: 2-D and 3-D acoustic, 2-D
+elastic, viscoacoustic (constant Q) and pseudo-acoustic VTI; Born modelling.
 
 Public API (pure functions; jit-, grad-, vmap-compatible)::
 
@@ -10,6 +11,11 @@ Public API (pure functions; jit-, grad-, vmap-compatible)::
     elastic(vp, vs, rho, dx, dt, source_amplitudes, source_locations, receiver_locations, *,
             source_type="fz", order=4, pml_width=20, free_surface=False,
             checkpoint_every=None, pml_freq=None, mesh=None) -> {"vz", "vx", "p"}
+    viscoacoustic(vp, q, dx, dt, ..., n_mechanisms=3, q_band=None, reference_freq=None,
+                  + order, pml_width, free_surface, checkpoint_every, pml_freq, mesh)
+        -> [n_shots, n_receivers, nt]             (constant-Q, generalised SLS, staggered)
+    vti(vp, epsilon, delta, dx, dt, ..., elliptic_radius=3, + the same keywords)
+        -> [n_shots, n_receivers, nt]                    (pseudo-acoustic VTI, staggered)
     born(vp, dvp, dx, dt, ...) -> [n_shots, n_receivers, nt]    (Born data J dvp, jvp)
     born_adjoint(vp, data, dx, dt, ...) -> [nz, nx]               (J^T data, vjp)
     models: layered, smooth_gradient, smoothed, gaussian_anomaly, marmousi_like,
@@ -37,7 +43,9 @@ from jaxgeo.wave import models
 from jaxgeo.wave.acoustic import acoustic
 from jaxgeo.wave.born import born, born_adjoint, born_with_background
 from jaxgeo.wave.elastic import elastic
+from jaxgeo.wave.viscoacoustic import viscoacoustic
+from jaxgeo.wave.vti import vti
 from jaxgeo.wave.wavelets import load_wavelet, ricker
 
 __all__ = ["acoustic", "born", "born_adjoint", "born_with_background", "elastic", "load_wavelet",
-           "models", "ricker"]
+           "models", "ricker", "viscoacoustic", "vti"]
