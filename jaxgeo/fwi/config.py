@@ -22,7 +22,7 @@ from jaxgeo.fwi.optim import OPTIMIZERS
 def default_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.mode = "inversion"                 # forward | inversion | rtm | lsrtm
-    c.equation = "acoustic"              # acoustic | acoustic_vd | elastic
+    c.equation = "acoustic"              # acoustic | acoustic_vd | elastic | viscoacoustic | vti
     c.dtype = "float32"                  # float32 | float64 (jax x64 during the run only)
     c.dx = 20.0
     c.dt = 0.002
@@ -35,11 +35,13 @@ def default_config() -> ml_collections.ConfigDict:
 
     c.model = ml_collections.ConfigDict()
     c.model.source = "files"             # files | procedural
-    c.model.true = {"vp": "", "vs": "", "rho": ""}      # .npy paths (files)
-    c.model.init = {"vp": "", "vs": "", "rho": ""}      # .npy paths (files)
+    # .npy paths (files); q: quality factor (viscoacoustic), epsilon/delta: Thomsen (vti)
+    c.model.true = {"vp": "", "vs": "", "rho": "", "q": "", "epsilon": "", "delta": ""}
+    c.model.init = {"vp": "", "vs": "", "rho": "", "q": "", "epsilon": "", "delta": ""}
     c.model.invert = ("vp",)             # parameters to update
     c.model.bounds = ml_collections.ConfigDict({"vp": (1000.0, 6000.0), "vs": (0.0, 4000.0),
-                                                 "rho": (1000.0, 3000.0)})
+                                                 "rho": (1000.0, 3000.0), "q": (5.0, 1000.0),
+                                                 "epsilon": (0.0, 0.5), "delta": (-0.3, 0.5)})
     c.model.procedural = ml_collections.ConfigDict()
     c.model.procedural.nz = 40
     c.model.procedural.nx = 80
@@ -47,6 +49,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.procedural.v_bottom = 2600.0
     c.model.procedural.vp_vs = 1.73      # vs = vp / vp_vs (elastic)
     c.model.procedural.rho = 2000.0
+    c.model.procedural.q = 50.0          # viscoacoustic: constant Q (true and initial)
+    c.model.procedural.epsilon = 0.1     # vti: constant Thomsen epsilon (true and initial)
+    c.model.procedural.delta = 0.05      # vti: constant Thomsen delta (true and initial)
     c.model.procedural.anomaly_dv = -300.0   # Gaussian anomaly in the true model (m/s)
     c.model.procedural.anomaly_center = (20.0, 40.0)   # (z, x) cells
     c.model.procedural.anomaly_radius = 6.0            # Gaussian sigma, cells
@@ -180,8 +185,9 @@ LEGACY_FLAGS = (
                "Seistorch's model checkpoint path (accepted; jaxgeo resumes with --resume)"),
 )
 
-EQUATIONS = ("acoustic", "acoustic_vd", "elastic")
-PARAMETERS = {"acoustic": ("vp",), "acoustic_vd": ("vp", "rho"), "elastic": ("vp", "vs", "rho")}
+EQUATIONS = ("acoustic", "acoustic_vd", "elastic", "viscoacoustic", "vti")
+PARAMETERS = {"acoustic": ("vp",), "acoustic_vd": ("vp", "rho"), "elastic": ("vp", "vs", "rho"),
+              "viscoacoustic": ("vp", "q"), "vti": ("vp", "epsilon", "delta")}
 
 
 def parse_args(argv, *, prog: str = "fwi.py", default_config: str | None = None):
@@ -252,6 +258,10 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if not invert or any(p not in allowed for p in invert):
         raise ConfigError(f"config.model.invert = {invert!r} is not allowed; with equation "
                           f"{config.equation!r} choose from {list(allowed)}")
+    if config.equation == "vti" and "epsilon" in invert and "delta" in invert:
+        raise ConfigError("config.model.invert inverts both epsilon and delta; the VTI "
+                          "propagator needs epsilon >= delta everywhere, which independent "
+                          "updates do not keep: invert epsilon with delta fixed (or delta alone)")
     lrs = config.optim.lr
     for p in invert:
         if p not in lrs:

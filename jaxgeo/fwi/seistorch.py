@@ -2,10 +2,11 @@
 
 ``load_config(path)`` maps every key of Seistorch's YAML schema onto the jaxgeo FWI config
 (:func:`jaxgeo.fwi.config.default_config`). Relative paths are resolved against the
-directory of the ``.yml`` file. A key whose feature jaxgeo lacks (``truePath.Q``,
-``training.implicit.use: true``, ``wavelet_inverse: true``, an equation or boundary type
-jaxgeo has no propagator for) raises :class:`ConfigError` naming the key; a key outside
-the schema logs a warning and is ignored.
+directory of the ``.yml`` file. A key whose feature jaxgeo lacks
+(``training.implicit.use: true``, ``wavelet_inverse: true``, an equation or boundary type
+jaxgeo has no propagator for, a ``Q``/``epsilon``/``delta`` model for an equation that does
+not use it) raises :class:`ConfigError` naming the key; a key outside the schema logs a
+warning and is ignored.
 
 Mapping (Seistorch key -> jaxgeo field):
   seed -> seed; dtype -> dtype; equation -> equation; name: kept for logs only;
@@ -15,8 +16,11 @@ Mapping (Seistorch key -> jaxgeo field):
   training.num_batches = ceil(Nshots / batch_size) and encoding.batchsize = batch_size;
   training.smooth{counts, radius{x,z}, sigma{x,z}} -> grad.smooth (counts 0 or 1),
   grad.smooth_radius/sigma (z, x);
+  equation: acoustic, acoustic_vd, acoustic1st (-> acoustic_vd), elastic, viscoacoustic and
+  vacoustic (-> viscoacoustic, constant density), vti;
   geom.obsPath -> data.observed (.npy object array or HDF5); truePath/initPath{vp, vs,
-  rho} -> model.true/init; invlist -> model.invert; sources/receivers (.pkl) ->
+  rho, Q (or q), epsilon (or eps), delta} -> model.true/init; invlist -> model.invert;
+  sources/receivers (.pkl) ->
   geometry.sources/receivers; seabed -> model.seabed; wavelet (.npy) -> wavelet.file;
   wavelet_delay (samples) -> wavelet.delay = wavelet_delay * dt; fm -> wavelet.freq;
   source_type -> elastic_source (h1/p: explosion, vz: fz, vx: fx); receiver_type ->
@@ -51,7 +55,8 @@ __all__ = ["load_config", "load_geometry", "SCHEMA"]
 
 log = get_logger("jaxgeo.fwi.seistorch")
 
-_PARAMS = {"vp": None, "vs": None, "rho": None, "Q": None}
+_PARAMS = {"vp": None, "vs": None, "rho": None, "Q": None, "q": None, "epsilon": None,
+           "eps": None, "delta": None}
 SCHEMA: dict[str, Any] = {
     "seed": None, "name": None, "dtype": None, "equation": None,
     "training": {"minibatch": None, "batch_size": None, "N_epochs": None, "lr": None,
@@ -59,7 +64,8 @@ SCHEMA: dict[str, Any] = {
                  "smooth": {"counts": None, "radius": None, "sigma": None},
                  "implicit": {"use": None, "pretrained": None}},
     "geom": {"obsPath": None, "truePath": _PARAMS, "initPath": _PARAMS,
-             "invlist": {"vp": None, "vs": None, "rho": None, "q": None, "Q": None},
+             "invlist": {"vp": None, "vs": None, "rho": None, "q": None, "Q": None,
+                         "epsilon": None, "eps": None, "delta": None},
              "sources": None, "receivers": None, "seabed": None, "wavelet": None,
              "wavelet_delay": None, "wavelet_inverse": None, "fm": None,
              "source_type": None, "receiver_type": None, "multiple": None,
@@ -68,7 +74,19 @@ SCHEMA: dict[str, Any] = {
              "pml": {"N": None}},
 }
 _EQUATIONS = {"acoustic": "acoustic", "elastic": "elastic", "acoustic_vd": "acoustic_vd",
-              "vacoustic": "acoustic_vd"}
+              "acoustic1st": "acoustic_vd", "viscoacoustic": "viscoacoustic",
+              "vacoustic": "viscoacoustic", "vti": "vti"}
+# Seistorch's names for a parameter -> jaxgeo's (the first spelling found is used)
+_ALIASES = {"vp": ("vp",), "vs": ("vs",), "rho": ("rho",), "q": ("Q", "q"),
+            "epsilon": ("epsilon", "eps"), "delta": ("delta",)}
+
+
+def _param(section: dict, name: str):
+    """The value of jaxgeo parameter ``name`` in a Seistorch truePath/initPath/invlist."""
+    for key in _ALIASES[name]:
+        if section.get(key) is not None:
+            return section[key]
+    return None
 _SOURCES = {"h1": "explosion", "p": "explosion", "vz": "fz", "vx": "fx"}
 
 
@@ -155,21 +173,27 @@ def load_config(path: str) -> ml_collections.ConfigDict:
     if (t.get("implicit") or {}).get("use"):
         raise _unsupported("training.implicit.use", "implicit (neural-network) models; "
                            "set it to false")
-    for part in ("truePath", "initPath"):
-        if (g.get(part) or {}).get("Q"):
-            raise _unsupported(f"geom.{part}.Q", "no viscoacoustic propagator; remove Q")
     inv = g.get("invlist") or {"vp": True}
-    if inv.get("q") or inv.get("Q"):
-        raise _unsupported("geom.invlist.q", "no viscoacoustic propagator")
     if g.get("wavelet_inverse"):
         raise _unsupported("geom.wavelet_inverse", "source-wavelet inversion; set it false")
     c.model.source = "files"
-    c.model.true = {p: _path(base, (g.get("truePath") or {}).get(p)) for p in ("vp", "vs", "rho")}
-    c.model.init = {p: _path(base, (g.get("initPath") or {}).get(p)) for p in ("vp", "vs", "rho")}
-    c.model.invert = tuple(p for p in ("vp", "vs", "rho") if inv.get(p))
+    names = tuple(_ALIASES)
+    c.model.true = {p: _path(base, _param(g.get("truePath") or {}, p)) for p in names}
+    c.model.init = {p: _path(base, _param(g.get("initPath") or {}, p)) for p in names}
+    c.model.invert = tuple(p for p in names if _param(inv, p))
+    users = {"q": "viscoacoustic", "epsilon": "vti", "delta": "vti"}
+    for name, equation in users.items():
+        for part, section in (("truePath", c.model.true), ("initPath", c.model.init)):
+            if section[name] and c.equation != equation:
+                key = next(k for k in _ALIASES[name] if (g.get(part) or {}).get(k))
+                raise _unsupported(f"geom.{part}.{key}", f"a {key} model with equation "
+                                   f"{c.equation!r}; set equation: {equation} or remove it")
+    if c.equation == "viscoacoustic" and (c.model.true["rho"] or c.model.init["rho"]):
+        log.warning("geom.truePath/initPath.rho: jaxgeo's viscoacoustic propagator is constant "
+                    "density; rho is not used")
     # Seistorch's schema has no model bounds: none here either (add them with
     # --config.model.bounds.vp="(lo, hi)")
-    c.model.bounds = ml_collections.ConfigDict({p: (None, None) for p in ("vp", "vs", "rho")})
+    c.model.bounds = ml_collections.ConfigDict({p: (None, None) for p in names})
     if g.get("seabed"):
         c.model.seabed = _path(base, g["seabed"])
     c.data.observed = _path(base, g.get("obsPath"))

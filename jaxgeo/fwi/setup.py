@@ -15,6 +15,13 @@ from jaxgeo.fwi import io
 from jaxgeo.fwi.config import PARAMETERS
 from jaxgeo.fwi.seistorch import load_geometry as seistorch_geometry
 from jaxgeo.wave import checks
+from jaxgeo.wave.viscoacoustic import (
+    N_MECHANISMS,
+    relaxation_times,
+    source_band,
+    unrelaxed_modulus,
+)
+from jaxgeo.wave.vti import check_thomsen
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,11 @@ class SimSettings:
     components: tuple[str, ...]
     elastic_source: str = "explosion"
     checkpoint_every: int | None = None
+    # viscoacoustic: Q is fitted over q_band (Hz) and vp is the phase velocity at
+    # reference_freq (Hz); both fixed once from the unfiltered wavelet, so that filtering
+    # and encoding do not change what vp and q mean between bands
+    q_band: tuple[float, float] | None = None
+    reference_freq: float | None = None
 
 
 @dataclass
@@ -83,8 +95,9 @@ def procedural_models(config) -> tuple[dict, dict]:
     cz, cx = pc.anomaly_center
     bump = np.exp(-((z - cz) ** 2 + (x - cx) ** 2) / (2 * pc.anomaly_radius**2))
     true_vp = background + pc.anomaly_dv * bump
-    true = {"vp": true_vp, "vs": true_vp / pc.vp_vs, "rho": np.full((nz, nx), pc.rho)}
-    init = {"vp": background, "vs": background / pc.vp_vs, "rho": np.full((nz, nx), pc.rho)}
+    constant = {p: np.full((nz, nx), float(pc[p])) for p in ("rho", "q", "epsilon", "delta")}
+    true = {"vp": true_vp, "vs": true_vp / pc.vp_vs, **constant}
+    init = {"vp": background, "vs": background / pc.vp_vs, **constant}
     cast = lambda d: {k: v.astype(np.float32) for k, v in d.items()}
     return cast(true), cast(init)
 
@@ -192,17 +205,43 @@ def build_problem(config, *, need_true: bool = False) -> Problem:
     vmax = max(vmax, float(hi)) if hi is not None else vmax
     staggered = config.equation != "acoustic"
     order = int(config.order)
+    models = [init] + ([true] if true else [])
+    for model in models:
+        for name, m in model.items():
+            if name not in ("epsilon", "delta"):
+                checks.check_model(name, m, allow_zero=(name == "vs"))
+        if config.equation == "vti":
+            check_thomsen(model["epsilon"], model["delta"], shape)
+    wavelet = _wavelet(config)
+    q_band = reference_freq = None
+    what = "vp (including its upper bound)"
+    if config.equation == "viscoacoustic":
+        band = np.asarray(source_band(wavelet[None, None], float(config.dt)), np.float64)
+        q_band, reference_freq = (float(band[0]), float(band[1])), float(config.wavelet.freq)
+        # the fastest wave is the unrelaxed one, fastest where Q is lowest
+        q_min = min(float(np.min(m["q"])) for m in models)
+        lo = bounds.get("q", (None, None))[0]
+        q_min = min(q_min, float(lo)) if lo is not None else q_min
+        tau_sigma = relaxation_times(np.asarray(q_band), N_MECHANISMS)
+        vmax = float(np.sqrt(unrelaxed_modulus(np.float64(vmax), np.float64(q_min), tau_sigma,
+                                               reference_freq)))
+        what = "the unrelaxed velocity at the lowest Q (including the bounds)"
+    elif config.equation == "vti":
+        eps_max = max(float(np.max(m["epsilon"])) for m in models)
+        hi = bounds.get("epsilon", (None, None))[1]
+        eps_max = max(eps_max, float(hi)) if hi is not None else eps_max
+        vmax *= float(np.sqrt(1.0 + 2.0 * eps_max))
+        what = "the horizontal velocity vp sqrt(1 + 2 epsilon) (including the bounds)"
     checks.check_cfl(np.array([vmax]), float(config.dt), spacing, order, staggered=staggered,
-                     what="vp (including its upper bound)")
-    for name, m in list(init.items()) + list((true or {}).items()):
-        checks.check_model(name, m, allow_zero=(name == "vs"))
+                     what=what)
     settings = SimSettings(
         equation=config.equation, spacing=spacing, dt=float(config.dt), order=order,
         pml_width=int(config.boundary.pml_width), free_surface=bool(config.boundary.free_surface),
         pml_freq=float(config.wavelet.freq),
         components=tuple(config.data.components) if config.equation == "elastic" else ("p",),
-        elastic_source=str(config.elastic_source))
+        elastic_source=str(config.elastic_source), q_band=q_band,
+        reference_freq=reference_freq)
     problem = Problem(settings=settings, nt=int(config.nt), init_model=init, true_model=true,
-                      source_locations=src, receiver_locations=rec, wavelet=_wavelet(config),
+                      source_locations=src, receiver_locations=rec, wavelet=wavelet,
                       seabed=seabed, invert=tuple(config.model.invert), bounds=bounds)
     return with_dtype(problem, str(config.dtype))

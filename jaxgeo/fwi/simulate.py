@@ -32,6 +32,15 @@ def simulate(model: Mapping[str, Array], amplitudes: Array, src: Array, rec: Arr
                            src, rec, source_type=s.elastic_source, pml_freq=s.pml_freq,
                            **common)
         return jnp.stack([out[c] for c in s.components], axis=1)
+    if s.equation == "viscoacoustic":
+        out = wave.viscoacoustic(model["vp"], model["q"], s.spacing, s.dt, amplitudes, src, rec,
+                                 q_band=s.q_band, reference_freq=s.reference_freq,
+                                 pml_freq=s.pml_freq, **common)
+        return out[:, None]
+    if s.equation == "vti":
+        out = wave.vti(model["vp"], model["epsilon"], model["delta"], s.spacing, s.dt,
+                       amplitudes, src, rec, pml_freq=s.pml_freq, **common)
+        return out[:, None]
     rho = model["rho"] if s.equation == "acoustic_vd" else None
     out = wave.acoustic(model["vp"], s.spacing, s.dt, amplitudes, src, rec, rho=rho,
                         pml_freq=s.pml_freq, **common)

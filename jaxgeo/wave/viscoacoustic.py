@@ -60,16 +60,17 @@ from jaxgeo.wave.staggered import (
 )
 from jaxgeo.wave.timeloop import default_checkpoint_every, run_time_loop
 
-__all__ = ["relaxation_times", "sls_strength", "source_band", "unrelaxed_modulus",
+__all__ = ["N_MECHANISMS", "relaxation_times", "sls_strength", "source_band", "unrelaxed_modulus",
            "viscoacoustic"]
 
+N_MECHANISMS = 3  # default number of relaxation mechanisms
 N_FIT = 64  # frequencies of the least-squares Q fit
 BAND_LEVEL = 0.05  # the default q_band: where the source amplitude spectrum >= 5% of its peak
 
 
 def viscoacoustic(vp, q, dx, dt, source_amplitudes, source_locations, receiver_locations, *,
                   order: int = 8, pml_width: int = 20, free_surface: bool = False,
-                  n_mechanisms: int = 3, q_band: tuple[float, float] | None = None,
+                  n_mechanisms: int = N_MECHANISMS, q_band: tuple[float, float] | None = None,
                   reference_freq: float | None = None, checkpoint_every: int | None = None,
                   pml_freq: float | None = None, mesh=None) -> jax.Array:
     """Propagate constant-Q acoustic waves and record pressure at the receivers.

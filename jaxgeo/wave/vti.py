@@ -56,7 +56,7 @@ from jaxgeo.wave.staggered import (
 )
 from jaxgeo.wave.timeloop import default_checkpoint_every, run_time_loop
 
-__all__ = ["elliptic_zone", "vti"]
+__all__ = ["check_thomsen", "elliptic_zone", "vti"]
 
 
 def vti(vp, epsilon, delta, dx, dt, source_amplitudes, source_locations, receiver_locations,
@@ -89,7 +89,7 @@ def vti(vp, epsilon, delta, dx, dt, source_amplitudes, source_locations, receive
     checks.check_order(order)
     checks.check_model("vp", vp)
     shape = tuple(jnp.shape(vp))
-    _check_thomsen(epsilon, delta, shape)
+    check_thomsen(epsilon, delta, shape)
     checks.check_geometry(source_amplitudes, source_locations, receiver_locations, shape)
     if pml_width < 0:
         raise ValueError(f"pml_width must be >= 0 cells, got {pml_width}")
@@ -114,7 +114,9 @@ def vti(vp, epsilon, delta, dx, dt, source_amplitudes, source_locations, receive
                 jnp.asarray(receiver_locations), *extra, **kwargs)
 
 
-def _check_thomsen(epsilon, delta, shape) -> None:
+def check_thomsen(epsilon, delta, shape) -> None:
+    """Raise unless epsilon and delta have ``shape``, are finite, > -0.5 and epsilon >= delta
+    (concrete arrays only; traced ones are checked for shape alone)."""
     for name, model in (("epsilon", epsilon), ("delta", delta)):
         if tuple(jnp.shape(model)) != shape:
             raise ValueError(f"{name} has shape {tuple(jnp.shape(model))} but vp has shape "
