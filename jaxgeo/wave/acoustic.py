@@ -69,11 +69,12 @@ def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations
         O(nt/k + k) wavefields); ``None`` picks ~sqrt(nt), ``0`` disables checkpointing.
       pml_freq: frequency (Hz) the CPML is tuned to; default: the peak of the source
         spectrum.
-      adjoint: constant density only. ``True``: reverse mode runs the adjoint-state loop
+      adjoint: ``True``: reverse mode runs the adjoint-state loop
         of `jaxgeo.wave.adjoint` (forward storage: the loop carry every
         ``checkpoint_every`` steps; the backward pass recomputes one chunk at a time and
-        runs the transposed step backwards in time, accumulating the vp gradient step by
-        step); equal to the autodiff gradient to rounding, but not yet faster (its backward
+        runs the transposed step backwards in time, accumulating the vp (and rho) gradient
+        step by step); constant and variable density; equal to the autodiff gradient to
+        rounding, but not yet faster (its backward
         step is still JAX's transpose of the forward step), and no second derivatives.
         ``False`` (default): JAX autodiff of the checkpointed loop (jvp, grad, HVP).
       mesh: optional `jax.sharding.Mesh` (one axis, e.g. from
@@ -106,7 +107,7 @@ def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations
         kernel = acoustic_3d_kernel
     else:
         kernel = _acoustic_cd if rho is None else _acoustic_vd
-    if rho is None and ndim == 2:
+    if ndim == 2:
         kwargs["adjoint"] = bool(adjoint)
     if mesh is not None:
         from jaxgeo.wave.sharded import run_sharded
@@ -427,9 +428,10 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
 
 
 @functools.partial(jax.jit, static_argnames=("spacing", "dt", "order", "pml_width",
-                                             "free_surface", "checkpoint_every"))
+                                             "free_surface", "checkpoint_every", "adjoint"))
 def _acoustic_vd(models, source_amplitudes, source_locations, receiver_locations, freq, *,
-                 spacing, dt, order, pml_width, free_surface, checkpoint_every):
+                 spacing, dt, order, pml_width, free_surface, checkpoint_every,
+                 adjoint=False):
     """Variable density: ``dp/dt = -K div v``, ``dv/dt = -grad p / rho`` (staggered grid).
 
     p lives at integer cells and times; vz at (z + 1/2, x), vx at (z, x + 1/2), both at
@@ -468,7 +470,12 @@ def _acoustic_vd(models, source_amplitudes, source_locations, receiver_locations
     inputs = jnp.moveaxis(cumulative, -1, 0) * src_scale[None]
     kdt, bz_dt, bx_dt = (per_shot(m, n_shots) for m in (kdt, bz_dt, bx_dt))
 
-    def step(carry, src_t):
+    axes = {name: (ax, w) for name, (_, _, ax, w) in prof.items()}
+
+    def step(consts, coeffs, carry, src_t):
+        """One step, linear in (carry, src_t) for fixed coefficients."""
+        prof, src, rec = consts
+        kdt, bz_dt, bx_dt = coeffs
         p, vz, vx, mem = carry
         record = p[rec]
         new_mem = {}
@@ -498,15 +505,23 @@ def _acoustic_vd(models, source_amplitudes, source_locations, receiver_locations
             p = p.at[:, 0, :].set(0.0)
         return (p, vz, vx, new_mem), record
 
-    field = jnp.zeros((n_shots, nzp, nxp), dtype)
-    mem = {}
-    for name, (_, _, ax, w) in prof.items():
-        shape = [n_shots, nzp, nxp]
-        shape[ax] = sum(w)
-        mem[name] = jnp.zeros(shape, dtype)
-    data = run_time_loop(step, (field, field, field, mem), inputs, nt,
-                         default_checkpoint_every(nt) if checkpoint_every is None
-                         else checkpoint_every)
+    def zero_carry():
+        field = jnp.zeros((n_shots, nzp, nxp), dtype)
+        mem = {}
+        for name, (ax, w) in axes.items():
+            shape = [n_shots, nzp, nxp]
+            shape[ax] = sum(w)
+            mem[name] = jnp.zeros(shape, dtype)
+        return (field, field, field, mem)
+
+    consts = ({name: (a, b) for name, (a, b, _, _) in prof.items()}, src, rec)
+    coeffs = (kdt, bz_dt, bx_dt)
+    k = default_checkpoint_every(nt) if checkpoint_every is None else checkpoint_every
+    if adjoint:
+        data = linear_time_loop(step, zero_carry, consts, coeffs, inputs, max(1, k))
+    else:
+        data = run_time_loop(lambda carry, x: step(consts, coeffs, carry, x), zero_carry(),
+                             inputs, nt, k)
     return jnp.moveaxis(data, 0, -1)
 
 
