@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
@@ -43,9 +43,13 @@ from jaxgeo.spectra.constants import (
 from jaxgeo.spectra.linelist import LineList
 from jaxgeo.spectra.lineshapes import (
     complex_profile,
+    doppler,
     faddeeva_core_real,
     faddeeva_plan,
     faddeeva_wing_real,
+    hartmann_tran_complex,
+    lorentz_complex,
+    rautian_from_w,
 )
 from jaxgeo.spectra.physics import (
     dicke_frequency,
@@ -57,7 +61,8 @@ from jaxgeo.spectra.physics import (
     pressure_shift,
 )
 
-PROFILES = ("voigt", "rautian")
+PROFILES = ("voigt", "rautian", "lorentz", "gauss", "sdvoigt", "ht")
+FADDEEVA_SPLIT_PROFILES = ("voigt", "rautian")  # core kernel + wing series path
 
 
 def core_radius(dtype) -> float:
@@ -105,6 +110,12 @@ class LineState:
     gamma_l: jax.Array
     nu_vc: jax.Array
     y_mixing: jax.Array
+    # speed-dependent profiles only ('sdvoigt', 'ht'); None otherwise
+    delta0: jax.Array | None = None  # pressure shift (part of ``shift``)
+    gamma2: jax.Array | None = None
+    delta2: jax.Array | None = None
+    eta: jax.Array | None = None
+    profile: str = field(default="voigt", metadata={"static": True})
 
 
 def line_state(
@@ -121,29 +132,61 @@ def line_state(
     """Evaluate all per-line quantities at (T, p) (scalars; vmap for batches).
 
     ``wing=None`` disables the cut-off (every line on every point, as PhysAE does).
+    Windows are ``wing`` * max(gamma_L, gamma_D), except 'lorentz' (``wing`` * gamma_L) and
+    'gauss' (``wing`` * gamma_D, no pressure shift), as HAPI. Speed-dependent profiles:
+    gamma2 = ``lines.sd_air`` * gamma_L, delta2 = 0, eta = ``lines.eta``; 'ht' also takes
+    nu_vc from ``lines.g_dicke`` (all zero for HITRAN .par files, which carry none of them).
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     gd = doppler_hwhm(lines, temperature)
     gl = lorentz_hwhm(lines, temperature, p_atm, diluent)
-    dnu_shift = pressure_shift(lines, p_atm) if shift else jnp.zeros_like(gd)
-    dnu_shift = dnu_shift + lines.nu0_lo  # exact centre = nu0 + nu0_lo
-    nvc = dicke_frequency(lines, temperature, p_atm) if profile == "rautian" else jnp.zeros_like(gd)
-    ymix = line_mixing_y(lines, temperature, p_atm) if line_mixing else jnp.zeros_like(gd)
+    zeros = jnp.zeros_like(gd)
+    delta0 = pressure_shift(lines, p_atm) if shift and profile != "gauss" else zeros
+    dnu_shift = delta0 + lines.nu0_lo  # exact centre = nu0 + nu0_lo
+    nvc = (dicke_frequency(lines, temperature, p_atm) if profile in ("rautian", "ht")
+           else zeros)
+    ymix = line_mixing_y(lines, temperature, p_atm) if line_mixing else zeros
     strength = line_intensity(lines, temperature) * number_density(temperature, p_atm)
-    half_window = jnp.full_like(gd, jnp.inf) if wing is None else wing * jnp.maximum(gl, gd)
+    width = {"lorentz": gl, "gauss": gd}.get(profile, jnp.maximum(gl, gd))
+    half_window = jnp.full_like(gd, jnp.inf) if wing is None else wing * width
+    sd = {}
+    if profile in ("sdvoigt", "ht"):
+        sd = dict(delta0=delta0, gamma2=lines.sd_air * gl, delta2=zeros,
+                  eta=lines.eta if profile == "ht" else zeros)
     return LineState(
         window_centre=lines.nu0, shift=dnu_shift, half_window=half_window,
         strength=strength, gamma_d=gd, gamma_l=gl, nu_vc=nvc, y_mixing=ymix,
+        profile=profile, **sd,
     )
+
+
+def profile_values(state: LineState, dnu0, sl=slice(None), w=None):
+    """Re K + Y Im K (cm) of ``state.profile`` for lines ``sl`` at detunings ``dnu0`` from
+    the unshifted centres (no strength, no window). ``w``: complex Faddeeva override
+    (Voigt/Rautian only)."""
+    prof = state.profile
+    dnu = dnu0 - state.shift[sl]
+    if prof in FADDEEVA_SPLIT_PROFILES:
+        re, im = complex_profile(dnu, state.gamma_d[sl], state.gamma_l[sl], state.nu_vc[sl],
+                                 w=w)
+    elif prof == "lorentz":
+        re, im = lorentz_complex(dnu, state.gamma_l[sl])
+    elif prof == "gauss":
+        return doppler(dnu, state.gamma_d[sl])  # no dispersion part (HAPI: no mixing)
+    else:  # 'sdvoigt', 'ht': detuning from nu0 + nu0_lo, the pressure shift is delta0
+        d0 = state.delta0[sl]
+        re, im = hartmann_tran_complex(dnu + d0, state.gamma_d[sl], state.gamma_l[sl],
+                                       state.gamma2[sl], d0, state.delta2[sl],
+                                       state.nu_vc[sl], state.eta[sl])
+    return re + state.y_mixing[sl] * im
 
 
 def _line_values(state: LineState, dnu_unshifted, sl, w=None):
     """Profile * strength for lines ``sl`` at detunings ``nu - nu0`` (unshifted), windowed."""
-    dnu = dnu_unshifted - state.shift[sl]
-    re, im = complex_profile(dnu, state.gamma_d[sl], state.gamma_l[sl], state.nu_vc[sl], w=w)
+    value = profile_values(state, dnu_unshifted, sl, w=w)
     inside = jnp.abs(dnu_unshifted) <= state.half_window[sl]
-    return jnp.where(inside, state.strength[sl] * (re + state.y_mixing[sl] * im), 0.0)
+    return jnp.where(inside, state.strength[sl] * value, 0.0)
 
 
 def spectrum_from_state(
@@ -165,6 +208,9 @@ def spectrum_from_state(
     """
     origin = 0.0 if nu_origin is None else nu_origin
     if core_points is not None:
+        if state.profile not in FADDEEVA_SPLIT_PROFILES:
+            raise ValueError(f"core_points applies to profiles {FADDEEVA_SPLIT_PROFILES}, not "
+                             f"{state.profile!r}: leave it None")
         return _split_dense(state, nu, origin, core_points, core_small_y)
     n_lines = state.shift.shape[0]
     line_chunk = max(1, min(line_chunk, n_lines))
@@ -172,15 +218,16 @@ def spectrum_from_state(
     pad = n_chunks * line_chunk - n_lines
 
     def padded(x, fill):
-        return jnp.concatenate([x, jnp.full((pad,), fill, x.dtype)]) if pad else x
+        if x is None or not pad:
+            return x
+        return jnp.concatenate([x, jnp.full((pad,), fill, x.dtype)])
 
     # Padding lines: zero strength, unit widths (finite, contribute nothing).
-    chunks = LineState(
-        window_centre=padded(state.window_centre, 0.0), shift=padded(state.shift, 0.0),
-        half_window=padded(state.half_window, -1.0), strength=padded(state.strength, 0.0),
-        gamma_d=padded(state.gamma_d, 1.0), gamma_l=padded(state.gamma_l, 1.0),
-        nu_vc=padded(state.nu_vc, 0.0), y_mixing=padded(state.y_mixing, 0.0),
-    )
+    fills = dict(window_centre=0.0, shift=0.0, half_window=-1.0, strength=0.0, gamma_d=1.0,
+                 gamma_l=1.0, nu_vc=0.0, y_mixing=0.0, delta0=0.0, gamma2=0.0, delta2=0.0,
+                 eta=0.0)
+    chunks = LineState(**{k: padded(getattr(state, k), v) for k, v in fills.items()},
+                       profile=state.profile)
     chunks = jax.tree.map(lambda x: x.reshape(n_chunks, line_chunk), chunks)
 
     def body(acc, chunk):
@@ -270,6 +317,7 @@ def absorption_coefficient(
     nu_origin=None,
     conditions: Mapping[str, float] | None = None,
     method: str = "auto",
+    shift: bool = True,
 ) -> jax.Array:
     """Absorption coefficient k(nu), cm^-1, for the pure absorber at (T [K], p [atm]).
 
@@ -287,12 +335,17 @@ def absorption_coefficient(
         lines: the line list.
         nu: (N,) wavenumbers, cm^-1 (any spacing).
         temperature, p_atm: scalars (``vmap`` for batches).
-        profile: 'voigt' or 'rautian' (Dicke narrowing from ``lines.g_dicke``).
+        profile: one of ``PROFILES``: 'voigt', 'rautian' (Dicke narrowing from
+            ``lines.g_dicke``), 'lorentz', 'gauss', 'sdvoigt', 'ht' (Hartmann-Tran); see
+            ``line_state`` for the parameters each takes from the line list.
         diluent: broadener fractions, default {'air': 1.0}.
         wing: line cut-off in half widths, max(gamma_L, gamma_D) (HAPI default 50).
         line_mixing: add Rosenkranz first-order mixing Y Im K (``lines.lmf``).
         line_chunk: lines per block of the (block, N) evaluation (memory bound).
         nu_origin: if given, ``nu`` holds offsets from this scalar (precise in float32).
+        conditions: (t_min, t_max, p_min_atm, p_max_atm) ranges for traced T, p.
+        method: 'auto' or 'dense'.
+        shift: include the pressure shifts (HAPI's ``LineShift``).
     Returns:
         (N,) k in cm^-1 (multiply by mole fraction and path length for optical depth).
     """
@@ -302,21 +355,22 @@ def absorption_coefficient(
         raise ValueError(f"method must be 'auto' or 'dense', got {method!r}")
     fast = None if method == "dense" else _fast_path(
         lines, nu, temperature, p_atm, profile=profile, diluent=diluent, wing=wing,
-        line_mixing=line_mixing, nu_origin=nu_origin, conditions=conditions)
+        line_mixing=line_mixing, nu_origin=nu_origin, conditions=conditions, shift=shift)
     if fast is not None:
         return fast
     if isinstance(nu, UniformGrid):
         nu = nu.values(jnp.result_type(float))
     return _dense_jit(lines, jnp.asarray(nu), temperature, p_atm, diluent, wing, nu_origin,
-                      profile=profile, line_mixing=line_mixing, line_chunk=line_chunk)
+                      profile=profile, line_mixing=line_mixing, line_chunk=line_chunk,
+                      shift=shift)
 
 
-@functools.partial(jax.jit, static_argnames=("profile", "line_mixing", "line_chunk"))
+@functools.partial(jax.jit, static_argnames=("profile", "line_mixing", "line_chunk", "shift"))
 def _dense_jit(lines, nu, temperature, p_atm, diluent, wing, nu_origin, *, profile,
-               line_mixing, line_chunk):
+               line_mixing, line_chunk, shift=True):
     state = line_state(
         lines, temperature, p_atm, profile=profile, diluent=diluent, wing=wing,
-        line_mixing=line_mixing,
+        line_mixing=line_mixing, shift=shift,
     )
     return spectrum_from_state(state, nu, line_chunk=line_chunk, nu_origin=nu_origin)
 
@@ -422,10 +476,7 @@ def _wing_profile(dnu, gamma_d, gamma_l, nu_vc, y_mixing, *, dicke: bool, mixing
     r2 = a * a + b * b
     wr, wi = faddeeva_wing_real(a, b)  # clamps |z| < wing_z: masked points stay finite
     if dicke:
-        zeta = SQRT_PI * s * nu_vc
-        dr, di = 1.0 - zeta * wr, -zeta * wi
-        inv_d2 = 1.0 / (dr * dr + di * di)
-        wr, wi = (wr * dr + wi * di) * inv_d2, (wi * dr - wr * di) * inv_d2
+        wr, wi = rautian_from_w(wr, wi, s * nu_vc)
     value = wr + y_mixing * wi if mixing else wr
     return s / SQRT_PI * value, r2
 
@@ -481,10 +532,7 @@ def _core_values(state: LineState, dnu0, sl, small_y: bool = True):
     s = SQRT_LN2 / state.gamma_d[sl]
     nvc = state.nu_vc[sl]
     wr, wi = faddeeva_core_real(s * dnu, s * (state.gamma_l[sl] + nvc), small_y)
-    zeta = SQRT_PI * s * nvc
-    er, ei = 1.0 - zeta * wr, -zeta * wi  # Rautian: W / (1 - sqrt(pi) zeta W)
-    inv_e = 1.0 / (er * er + ei * ei)
-    kr, ki = (wr * er + wi * ei) * inv_e, (wi * er - wr * ei) * inv_e
+    kr, ki = rautian_from_w(wr, wi, s * nvc)
     value = s / SQRT_PI * (kr + state.y_mixing[sl] * ki)
     inside = jnp.abs(dnu0) <= state.half_window[sl]
     return jnp.where(inside, state.strength[sl] * value, 0.0)
@@ -518,8 +566,12 @@ def _core_scatter(state: LineState, grid: UniformGrid, half: int, core_z: float,
     return jnp.zeros((grid.n,), dtype).at[safe_idx].add(vals, mode="drop")
 
 
-def _wing_blocks(state: LineState, grid: UniformGrid, sizes: WindowSizes, *, dicke, mixing):
-    """Wing contributions (|z| >= ``sizes.core_z``), block by block, without scatter."""
+def _wing_blocks(state: LineState, grid: UniformGrid, sizes: WindowSizes, *, dicke, mixing,
+                 exact: bool = False):
+    """Wing contributions (|z| >= ``sizes.core_z``), block by block, without scatter.
+
+    ``exact``: the whole window of every line with its full profile (``profile_values``;
+    the windowed path of the profiles without a core/wing split)."""
     dtype = state.strength.dtype
     order = jnp.argsort(jax.lax.stop_gradient(state.window_centre))
     st = jax.tree.map(lambda x: x[order], state)
@@ -543,9 +595,13 @@ def _wing_blocks(state: LineState, grid: UniformGrid, sizes: WindowSizes, *, dic
         k = kb[:, None, None] * bp
         base = _start_minus_centre_plus(grid, g.window_centre, k, dtype)
         dnu0 = base + (jnp.arange(bp) * grid.step).astype(dtype)[None, None, :]
-        val, r2 = _wing_profile(dnu0 - g.shift, g.gamma_d, g.gamma_l, g.nu_vc, g.y_mixing,
-                                dicke=dicke, mixing=mixing)
-        use = (r2 >= sizes.core_z**2) & (jnp.abs(dnu0) <= g.half_window)
+        use = jnp.abs(dnu0) <= g.half_window
+        if exact:
+            val = profile_values(g, dnu0)
+        else:
+            val, r2 = _wing_profile(dnu0 - g.shift, g.gamma_d, g.gamma_l, g.nu_vc, g.y_mixing,
+                                    dicke=dicke, mixing=mixing)
+            use = use & (r2 >= sizes.core_z**2)
         outs.append(jnp.where(use, g.strength * val, 0.0).sum(axis=1))  # (blocks, bp)
     out = jnp.concatenate(outs, axis=0) if len(outs) > 1 else outs[0]
     if len(groups) > 1:  # back to block order
@@ -561,7 +617,10 @@ def spectrum_uniform_from_state(
 
     ``dicke``/``mixing`` = False skip those terms in the wing arithmetic (use when the
     state has zero ``nu_vc`` / ``y_mixing``; the result is the same, only faster).
+    Profiles other than Voigt/Rautian are evaluated exactly on each line's whole window.
     """
+    if state.profile not in FADDEEVA_SPLIT_PROFILES:
+        return _wing_blocks(state, grid, sizes, dicke=False, mixing=False, exact=True)
     core = _core_scatter(state, grid, sizes.core_points, sizes.core_z, sizes.small_y)
     wings = _wing_blocks(state, grid, sizes, dicke=dicke, mixing=mixing)
     return core + wings
@@ -591,12 +650,13 @@ def absorption_coefficient_uniform(
                         profile=profile, line_mixing=line_mixing)
 
 
-@functools.partial(jax.jit, static_argnames=("grid", "sizes", "profile", "line_mixing"))
+@functools.partial(jax.jit, static_argnames=("grid", "sizes", "profile", "line_mixing",
+                                             "shift"))
 def _uniform_jit(lines, temperature, p_atm, diluent, wing, *, grid, sizes, profile,
-                 line_mixing):
+                 line_mixing, shift=True):
     state = line_state(
         lines, temperature, p_atm, profile=profile, diluent=diluent, wing=wing,
-        line_mixing=line_mixing,
+        line_mixing=line_mixing, shift=shift,
     )
     return spectrum_uniform_from_state(state, grid, sizes, dicke=profile == "rautian",
                                        mixing=line_mixing)
@@ -645,7 +705,7 @@ def absorption_coefficient_uniform_batch(
 
 
 def _fast_path(lines, nu, temperature, p_atm, *, profile, diluent, wing, line_mixing,
-               nu_origin, conditions):
+               nu_origin, conditions, shift=True):
     """Windowed k for the obvious call when the grid is uniform (see ``autogrid``), else None."""
     grid = as_uniform_grid(nu, UniformGrid, nu_origin=nu_origin)
     if grid is None or wing is None or not is_concrete(lines):
@@ -663,10 +723,10 @@ def _fast_path(lines, nu, temperature, p_atm, *, profile, diluent, wing, line_mi
         t_b, p_b = jnp.broadcast_arrays(jnp.asarray(temperature), jnp.asarray(p_atm))
         k = jax.vmap(lambda t, p: _uniform_jit(lines, t, p, diluent, wing, grid=grid,
                                                sizes=sizes, profile=profile,
-                                               line_mixing=line_mixing))(t_b, p_b)
+                                               line_mixing=line_mixing, shift=shift))(t_b, p_b)
     else:
         k = _uniform_jit(lines, temperature, p_atm, diluent, wing, grid=grid, sizes=sizes,
-                         profile=profile, line_mixing=line_mixing)
+                         profile=profile, line_mixing=line_mixing, shift=shift)
     if is_concrete((temperature, p_atm)):
         return k
     return inside_ranges(k, temperature, p_atm, t_min, t_max, p_min, p_max)
