@@ -303,6 +303,19 @@ def _split_dense(state: LineState, nu, origin, half: int, small_y: bool = True):
     return jnp.where(jnp.all(covered | (b1 >= radius)), wings + cores, jnp.nan)
 
 
+def reduced_profile(lines: LineList, profile: str) -> str:
+    """The cheaper profile a speed-dependent one equals for a concrete line list without
+    speed dependence (``sd_air`` = ``eta`` = 0, as in every HITRAN .par file): 'sdvoigt' ->
+    'voigt', 'ht' -> 'rautian' (or 'voigt' without Dicke narrowing). Exact: the
+    Hartmann-Tran formula at gamma2 = delta2 = eta = 0 is the Rautian one (HAPI's pcqsdhc
+    takes the same branch). Traced line lists keep ``profile``."""
+    if profile not in ("sdvoigt", "ht") or not is_concrete(lines):
+        return profile
+    if np.any(np.asarray(lines.sd_air)) or (profile == "ht" and np.any(np.asarray(lines.eta))):
+        return profile
+    return "rautian" if profile == "ht" and np.any(np.asarray(lines.g_dicke)) else "voigt"
+
+
 def absorption_coefficient(
     lines: LineList,
     nu,
@@ -322,6 +335,8 @@ def absorption_coefficient(
     """Absorption coefficient k(nu), cm^-1, for the pure absorber at (T [K], p [atm]).
 
     ``method`` = 'dense' forces the exact dense path (every line on every point).
+    'sdvoigt'/'ht' on lines without speed dependence evaluate their exact Voigt/Rautian
+    limit (``reduced_profile``).
 
     On a uniform grid (a ``UniformGrid``, or a concrete array evenly spaced within rounding,
     see ``as_uniform_grid``) this takes the windowed fast path by itself, its window sizes
@@ -353,6 +368,7 @@ def absorption_coefficient(
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     if method not in ("auto", "dense"):
         raise ValueError(f"method must be 'auto' or 'dense', got {method!r}")
+    profile = reduced_profile(lines, profile)
     fast = None if method == "dense" else _fast_path(
         lines, nu, temperature, p_atm, profile=profile, diluent=diluent, wing=wing,
         line_mixing=line_mixing, nu_origin=nu_origin, conditions=conditions, shift=shift)

@@ -59,7 +59,7 @@ from jaxgeo.spectra.linelist import (
     make_line_list,
     read_hitran_par,
 )
-from jaxgeo.spectra.partition import isotopologue_abundance, partition_sum
+from jaxgeo.spectra.partition import isotopologue_abundance, tips_partition_function
 from jaxgeo.spectra.physics import line_intensity, number_density, partition_ratio
 
 __all__ = [
@@ -83,16 +83,22 @@ def partitionSum(M: int, I: int, T, step: float | None = None, version: int = 20
         step: temperature step for a range (returns (TT, Q) arrays).
         version: TIPS version, 2021 or 2025 (jaxgeo's shipped tables; HAPI also has 2011, 2017).
     """
-    with jax.enable_x64(True):
-        def q(t):
-            return np.asarray(partition_sum(M, I, jnp.asarray(t, jnp.float64), version))
+    pf = tips_partition_function([(M, I)], version)
+    knots, coef = np.asarray(pf.knots, np.float64), np.asarray(pf.coef[0], np.float64)
+    t_max = float(pf.t_max[0])
 
-        if step:
-            tt = np.arange(T[0], T[1], step)
-            return tt, q(tt)
-        if isinstance(T, list | tuple):
-            return [float(v) for v in q(np.asarray(T, np.float64))]
-        return float(q(T))
+    def q(t):  # the spline of ``evaluate_partition``, on the host (no compile per call)
+        t = np.clip(np.asarray(t, np.float64), knots[0], t_max)
+        idx = np.clip(np.searchsorted(knots, t, side="right") - 1, 0, knots.size - 2)
+        dt, c = t - knots[idx], coef[idx]
+        return ((c[..., 0] * dt + c[..., 1]) * dt + c[..., 2]) * dt + c[..., 3]
+
+    if step:
+        tt = np.arange(T[0], T[1], step)
+        return tt, q(tt)
+    if isinstance(T, list | tuple):
+        return [float(v) for v in q(np.asarray(T, np.float64))]
+    return float(q(T))
 
 
 def PYTIPS2021(M: int, I: int, T):  # noqa: E741, N802, N803
