@@ -187,7 +187,7 @@ def test_ht_absorption_coefficient_matches_hapi_profile_sum(x64, exact_hapi_cpf,
                                                 h["delta_air"][j] * p, 0.0, nvc[j], eta[j],
                                                 nu[inside])
     ref *= p * 1.01325e6 / (kb * t)
-    for method in ("auto", "dense"):
+    for method in ("auto",):  # the windowed path (the dense one compiles the same profile)
         k = np.asarray(sp.absorption_coefficient(lines, nu, t, p, profile="ht", method=method))
         err = np.linalg.norm(k - ref) / np.linalg.norm(ref)
         # exact Faddeeva on both sides; what remains is jaxgeo's TIPS-2021 spline vs HAPI's
