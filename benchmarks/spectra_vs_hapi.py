@@ -191,7 +191,7 @@ def case_ht(hapi, folder, repeats):
 
                 def hapi_loop(st=st, nu0=nu0):
                     out = np.zeros_like(grid_nu)
-                    for j in range(n):
+                    for j in range(nu0.size):
                         lo, hi = np.searchsorted(grid_nu, [nu0[j] - st.half_window[j],
                                                            nu0[j] + st.half_window[j]])
                         out[lo:hi] += st.strength[j] * hapi.PROFILE_HT(
