@@ -62,6 +62,13 @@ from jaxgeo.spectra.physics import (
 )
 
 PROFILES = ("voigt", "rautian", "lorentz", "gauss", "sdvoigt", "ht")
+# Relative widening of every line window: HITRAN's decimal centres and widths put window
+# edges exactly on decimal grid points (e.g. 4998.702 - 50 * 0.055 = 4995.952), where the
+# rounding of each path's detuning arithmetic (dense: nu - nu0; windowed: (start - nu0) +
+# j step) would decide inclusion differently (a 3e-6 relative L2 discrepancy on a CH4
+# sub-grid). With the tie margin, such points are inside on both sides in every path: it
+# exceeds the detuning rounding (float64 ~1e-12 cm, float32 ~1e-6 cm over >= 0.1 cm windows).
+WINDOW_TIE = {"float64": 1e-9, "float32": 1e-4}
 FADDEEVA_SPLIT_PROFILES = ("voigt", "rautian")  # core kernel + wing series path
 
 
@@ -149,7 +156,8 @@ def line_state(
     ymix = line_mixing_y(lines, temperature, p_atm) if line_mixing else zeros
     strength = line_intensity(lines, temperature) * number_density(temperature, p_atm)
     width = {"lorentz": gl, "gauss": gd}.get(profile, jnp.maximum(gl, gd))
-    half_window = jnp.full_like(gd, jnp.inf) if wing is None else wing * width
+    tie = WINDOW_TIE["float64" if gd.dtype == jnp.float64 else "float32"]
+    half_window = jnp.full_like(gd, jnp.inf) if wing is None else wing * width * (1 + tie)
     sd = {}
     if profile in ("sdvoigt", "ht"):
         sd = dict(delta0=delta0, gamma2=lines.sd_air * gl, delta2=zeros,
@@ -456,7 +464,7 @@ def window_sizes(
     gl_max = p_max_atm * (296.0 / t_lo) ** n_air * g
     gd_max = nu0 / C_LIGHT_CM_S * np.sqrt(2 * K_BOLTZMANN_ERG_K * t_max * LN2 / (mass * AMU_G))
     shift_max = p_max_atm * np.abs(np.asarray(lines.delta_air, np.float64))
-    wing_cm = float(wing * np.maximum(gl_max, gd_max).max()) * (1 + 1e-6)
+    wing_cm = float(wing * np.maximum(gl_max, gd_max).max()) * (1 + 1e-6 + WINDOW_TIE["float32"])
     core_cm = core_z * gd_max.max() / SQRT_LN2 + shift_max.max()
     core_points = int(math.ceil(core_cm / grid.step)) + 2
     # Lines whose window can reach a block [b0, b1]: centres in [b0 - wing, b1 + wing].
