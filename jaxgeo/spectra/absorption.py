@@ -11,7 +11,12 @@ float32; see tests/test_spectra_lineshapes.py).
 Convention (as HAPI ``absorptionCoefficient_Voigt(..., HITRAN_units=False)``):
 k(nu) = n(p, T) * sum_lines S_l(T) * profile_l(nu), n = p/(kT) the total number density, and a
 line contributes only where |nu - nu0_l| <= wing * max(gamma_L, gamma_D) (HAPI's
-``WavenumberWingHW``, default 50 half widths, window centred on the unshifted line).
+``WavenumberWingHW``, default 50 half widths, window centred on the unshifted line; Lorentz:
+gamma_L, Gauss: gamma_D), widened by ``WINDOW_TIE`` so that window edges falling exactly on
+grid points are inside in every path (HAPI's windows are half-open, (nu0 - W, nu0 + W]).
+
+Profiles (``PROFILES``): Voigt and Rautian use the split core/wing Faddeeva kernels; Lorentz,
+Gauss, speed-dependent Voigt and Hartmann-Tran are evaluated exactly on each line's window.
 """
 
 from __future__ import annotations
@@ -67,8 +72,10 @@ PROFILES = ("voigt", "rautian", "lorentz", "gauss", "sdvoigt", "ht")
 # rounding of each path's detuning arithmetic (dense: nu - nu0; windowed: (start - nu0) +
 # j step) would decide inclusion differently (a 3e-6 relative L2 discrepancy on a CH4
 # sub-grid). With the tie margin, such points are inside on both sides in every path: it
-# exceeds the detuning rounding (float64 ~1e-12 cm, float32 ~1e-6 cm over >= 0.1 cm windows).
-WINDOW_TIE = {"float64": 1e-9, "float32": 1e-4}
+# exceeds the float64 detuning rounding (~1e-12 cm over >= 0.1 cm windows). float32 cannot
+# resolve ties (its detunings carry ~2e-7 cm, and edges sit on a 1e-6 cm decimal lattice,
+# so any margin would also admit near-ties float64 excludes): none, rounding decides there.
+WINDOW_TIE = {"float64": 1e-9, "float32": 0.0}
 FADDEEVA_SPLIT_PROFILES = ("voigt", "rautian")  # core kernel + wing series path
 
 
@@ -464,7 +471,7 @@ def window_sizes(
     gl_max = p_max_atm * (296.0 / t_lo) ** n_air * g
     gd_max = nu0 / C_LIGHT_CM_S * np.sqrt(2 * K_BOLTZMANN_ERG_K * t_max * LN2 / (mass * AMU_G))
     shift_max = p_max_atm * np.abs(np.asarray(lines.delta_air, np.float64))
-    wing_cm = float(wing * np.maximum(gl_max, gd_max).max()) * (1 + 1e-6 + WINDOW_TIE["float32"])
+    wing_cm = float(wing * np.maximum(gl_max, gd_max).max()) * (1 + 1e-6 + WINDOW_TIE["float64"])
     core_cm = core_z * gd_max.max() / SQRT_LN2 + shift_max.max()
     core_points = int(math.ceil(core_cm / grid.step)) + 2
     # Lines whose window can reach a block [b0, b1]: centres in [b0 - wing, b1 + wing].

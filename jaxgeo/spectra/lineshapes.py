@@ -1,4 +1,5 @@
-"""Line shapes: Faddeeva function, Voigt and Rautian (hard-collision Dicke) profiles.
+"""Line shapes: Faddeeva function; Voigt, Rautian (hard-collision Dicke), Lorentz, Gauss,
+speed-dependent Voigt and Hartmann-Tran (pCqSDHC) profiles.
 
 All profiles are area-normalised in cm (integral over wavenumber = 1) and take the
 detuning ``dnu = nu - nu_centre`` (cm^-1) and half widths (HWHM, cm^-1); arguments broadcast.
@@ -16,6 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgeo.spectra.constants import SQRT_LN2, SQRT_PI
+
+__all__ = [
+    "FADDEEVA_PLANS", "HT_SMALL_A", "FaddeevaPlan", "complex_profile", "dawson_taylor_table",
+    "doppler", "faddeeva", "faddeeva_asymptotic", "faddeeva_core_real", "faddeeva_plan",
+    "faddeeva_real", "faddeeva_wing_real", "gauss", "hartmann_tran", "hartmann_tran_complex",
+    "lorentz", "lorentz_complex", "rautian", "rautian_from_w", "sdvoigt", "voigt",
+    "weideman_coefficients",
+]
 
 _SQRT_LN2_OVER_PI = SQRT_LN2 / SQRT_PI
 
