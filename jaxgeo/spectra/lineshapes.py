@@ -19,7 +19,8 @@ import numpy as np
 from jaxgeo.spectra.constants import SQRT_LN2, SQRT_PI
 
 __all__ = [
-    "FADDEEVA_PLANS", "HT_SMALL_A", "FaddeevaPlan", "complex_profile", "dawson_taylor_table",
+    "FADDEEVA_PLANS", "HT_SMALL_A", "FaddeevaPlan", "asymptotic_coefficients",
+    "complex_profile", "dawson_taylor_table",
     "doppler", "faddeeva", "faddeeva_asymptotic", "faddeeva_core_real", "faddeeva_plan",
     "faddeeva_real", "faddeeva_wing_real", "gauss", "hartmann_tran", "hartmann_tran_complex",
     "lorentz", "lorentz_complex", "rautian", "rautian_from_w", "sdvoigt", "voigt",
@@ -107,6 +108,15 @@ def dawson_taylor_table(step: float, n_nodes: int, n_terms: int) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=16)
+def asymptotic_coefficients(n_terms: int) -> tuple[float, ...]:
+    """c_k = (2k-1)!!/2^k, k < n_terms: w(z) ~ (i/(sqrt(pi) z)) sum_k c_k z^(-2k) (large |z|)."""
+    coeffs = [1.0]
+    for k in range(1, n_terms):
+        coeffs.append(coeffs[-1] * (2 * k - 1) / 2.0)
+    return tuple(coeffs)
+
+
 def _asymptotic_real(x, y, n_terms: int, z_min: float):
     """(Re w, Im w) from w ~ (i/(sqrt(pi) z)) sum_{k<n} (2k-1)!!/(2 z^2)^k, for |z| >= z_min
     (smaller |z| are clamped to the circle |z| = z_min: finite values, safe gradients)."""
@@ -114,9 +124,7 @@ def _asymptotic_real(x, y, n_terms: int, z_min: float):
     inv = 1.0 / r2
     ur, ui = x * inv, -y * inv  # 1/z
     vr, vi = ur * ur - ui * ui, 2.0 * ur * ui  # 1/z^2
-    coeffs = [1.0]
-    for k in range(1, n_terms):
-        coeffs.append(coeffs[-1] * (2 * k - 1) / 2.0)
+    coeffs = asymptotic_coefficients(n_terms)
     sr, si = coeffs[-1], 0.0
     for c in reversed(coeffs[:-1]):  # Horner in v
         sr, si = c + vr * sr - vi * si, vr * si + vi * sr
@@ -132,9 +140,7 @@ def _asymptotic_derivative_real(x, y, n_terms: int, z_min: float):
     inv = 1.0 / r2
     ur, ui = x * inv, -y * inv
     vr, vi = ur * ur - ui * ui, 2.0 * ur * ui
-    coeffs = [1.0]
-    for k in range(1, n_terms):
-        coeffs.append(coeffs[-1] * (2 * k - 1) / 2.0)
+    coeffs = asymptotic_coefficients(n_terms)
     coeffs = [(2 * k + 1) * c for k, c in enumerate(coeffs)]
     sr, si = coeffs[-1], 0.0
     for c in reversed(coeffs[:-1]):
@@ -314,9 +320,7 @@ def faddeeva_asymptotic(z: jax.Array, n_terms: int = 7) -> jax.Array:
     """
     u = 1.0 / z
     v = u * u
-    coeffs = [1.0]
-    for k in range(1, n_terms):
-        coeffs.append(coeffs[-1] * (2 * k - 1) / 2.0)
+    coeffs = asymptotic_coefficients(n_terms)
     series = coeffs[-1]
     for c in reversed(coeffs[:-1]):
         series = c + v * series
