@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxgeo.spectra as sp
 from jaxgeo.spectra import hapi as jh
 
 with contextlib.redirect_stdout(io.StringIO()):
@@ -132,3 +133,23 @@ def test_bad_input_names_the_problem(shared_data):
         jh.absorptionCoefficient_Voigt(
             SourceTables=str(shared_data / "spectra" / "hitran_CH4_4975_5050.par"),
             WavenumberRange=[5000, 5001], WavenumberWing=5.0)
+
+
+def test_loop_over_conditions_compiles_once_per_bucket(shared_data):
+    """A HAPI script looping over temperatures: window sizes come from 50 K / factor-2
+    pressure buckets, so calls inside one bucket reuse one compiled program; values stay
+    those of the exactly-sized call (the sizes only bound the windows)."""
+    from jaxgeo.spectra import absorption
+
+    path = str(shared_data / "spectra" / "hitran_CH4_4975_5050.par")
+    kwargs = dict(SourceTables=path, WavenumberRange=[5000.0, 5002.0], WavenumberStep=0.002,
+                  HITRAN_units=False)
+    jh.absorptionCoefficient_Voigt(Environment={"T": 255.0, "p": 0.6}, **kwargs)
+    before = absorption._uniform_jit._cache_size()
+    _, k = jh.absorptionCoefficient_Voigt(Environment={"T": 290.0, "p": 0.9}, **kwargs)
+    assert absorption._uniform_jit._cache_size() == before  # same bucket: no new program
+    with jax.enable_x64(True):
+        lines = sp.read_hitran_par(path, partition_version=2025)
+        nu = 5000.0 + 0.002 * np.arange(1001)
+        exact = np.asarray(sp.absorption_coefficient(lines, nu, 290.0, 0.9))
+    assert rel_l2(k, exact) <= 1e-12  # same exact windowed sum, larger static sizes

@@ -90,11 +90,12 @@ def absorption_coefficient(
 
     On a uniform grid (a ``UniformGrid``, or a concrete array evenly spaced within rounding,
     see ``as_uniform_grid``) this takes the windowed fast path by itself, its window sizes
-    fitted to the concrete (T, p), or to ``conditions`` (dict t_min, t_max, p_max_atm and
-    optionally p_min_atm) when T and p are traced (``jit``/``vmap``); outside those ranges
-    the result is NaN, never silently wrong. Traced conditions without ``conditions``, a
-    traced or non-uniform grid, or a traced line list use the exact dense path (one-time
-    warning naming the cost in the traced-conditions case).
+    fitted to ``conditions`` (dict t_min, t_max, p_max_atm and optionally p_min_atm) when
+    given, else to the concrete (T, p); ranges are needed when T and p are traced
+    (``jit``/``vmap``); outside the declared ranges the result is NaN, never silently wrong.
+    Traced conditions without ``conditions``, a traced or non-uniform grid, or a traced line
+    list use the exact dense path (one-time warning naming the cost in the traced-conditions
+    case).
 
     Args:
         lines: the line list.
@@ -242,6 +243,6 @@ def _fast_path(lines, nu, temperature, p_atm, *, profile, diluent, wing, line_mi
     else:
         k = _uniform_jit(lines, temperature, p_atm, diluent, wing, grid=grid, sizes=sizes,
                          profile=profile, line_mixing=line_mixing, shift=shift)
-    if is_concrete((temperature, p_atm)):
+    if conditions is None:  # sized for these very (concrete) conditions
         return k
     return inside_ranges(k, temperature, p_atm, t_min, t_max, p_min, p_max)

@@ -42,6 +42,7 @@ Documented differences from HAPI (hitran-api 1.3):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -224,13 +225,26 @@ def _absorption(profile: str, *, Components=None, SourceTables=None, partitionFu
         nu = _grid(lines, grid, wn_range, step)
         k = np.asarray(absorption_coefficient(
             lines, nu, temperature, p_atm, profile=profile, diluent=dict(Diluent),
-            wing=wing_hw, line_mixing=bool(LineMixingRosen),
-            shift=bool(LineShift)), np.float64)
+            wing=wing_hw, line_mixing=bool(LineMixingRosen), shift=bool(LineShift),
+            conditions=_bucket(temperature, p_atm)), np.float64)
         if HITRAN_units:
             k = k / float(number_density(temperature, p_atm))
     if File:
         _save(File, Format or "%.12f %e", nu, k)
     return nu, k
+
+
+def _bucket(temperature: float, p_atm: float) -> dict[str, float]:
+    """Condition ranges holding (T, p): 50 K wide, pressures within a factor 2. The windowed
+    path's sizes (hence its compilation) depend only on these ranges, so a script looping
+    over conditions compiles once per bucket, not once per call."""
+    t_lo = 50.0 * math.floor(temperature / 50.0)
+    if p_atm > 0:
+        p_lo = 2.0 ** math.floor(math.log2(p_atm))
+        p_hi = 2.0 * p_lo
+    else:
+        p_lo = p_hi = 0.0
+    return dict(t_min=max(t_lo, 1.0), t_max=t_lo + 50.0, p_min_atm=p_lo, p_max_atm=p_hi)
 
 
 def _save(path, fmt: str, x, y) -> None:
