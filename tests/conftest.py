@@ -36,3 +36,27 @@ def load_entry_script(name: str):
 def seismic_entry():
     """experiments/seismic.py, imported once per test module."""
     return load_entry_script("seismic")
+
+
+@pytest.fixture(scope="session")
+def hapi_tables(shared_data, tmp_path_factory):
+    """HAPI (hitran-api) tables for every shared ``spectra/*.par`` file, loaded with
+    ``hapi.db_begin`` from a temporary folder holding a copy of each file (``<stem>.data``)
+    and HAPI's default 160-character header; returns {file name: HAPI table name}."""
+    import contextlib
+    import io
+    import json
+    import shutil
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        import hapi
+    folder = tmp_path_factory.mktemp("hapi_tables")
+    tables = {}
+    for path in sorted((shared_data / "spectra").glob("*.par")):
+        shutil.copy(path, folder / f"{path.stem}.data")
+        header = dict(hapi.HITRAN_DEFAULT_HEADER, table_name=path.stem)
+        (folder / f"{path.stem}.header").write_text(json.dumps(header))
+        tables[path.name] = path.stem
+    with contextlib.redirect_stdout(io.StringIO()):
+        hapi.db_begin(str(folder))
+    return tables

@@ -75,8 +75,11 @@ def numpy_reference(path, nu, temperature, p_atm, wing=50.0):
     density = p_atm * 1.01325e6 / (kb * temperature)
     k = np.zeros_like(nu)
     for l in range(nu0.size):
-        lo, hi = np.searchsorted(nu, [nu0[l] - wing * max(gl[l], gd[l]),
-                                      nu0[l] + wing * max(gl[l], gd[l])])
+        # closed window |nu - nu0| <= wing max(gl, gd), widened by 1e-9 (jaxgeo's float64
+        # WINDOW_TIE) so that edges falling exactly on decimal grid points are inside
+        half = wing * max(gl[l], gd[l]) * (1 + 1e-9)
+        lo = np.searchsorted(nu, nu0[l] - half, side="left")
+        hi = np.searchsorted(nu, nu0[l] + half, side="right")
         x = nu[lo:hi] - nu0[l] - d_air[l] * p_atm
         z = np.sqrt(np.log(2)) / gd[l] * (x + 1j * gl[l])
         voigt = np.sqrt(np.log(2) / np.pi) / gd[l] * scipy.special.wofz(z).real
@@ -217,3 +220,21 @@ def test_batch_driver_equals_single_calls(shared_data):
                                                               sizes))
         np.testing.assert_array_equal(batch[j], single)  # same compiled program, same inputs
     assert not np.allclose(batch[0], batch[1], rtol=0.1)  # so a swapped order would fail
+
+
+def test_window_edges_on_grid_points_subgrid(x64, shared_data):
+    """Regression: on this CH4 sub-grid at 296 K, 1 atm, line 4998.702 (gamma_air 0.055) has
+    its window edge 4998.702 - 50 * 0.055 exactly on the grid point 4995.952; the windowed
+    path left it out and the dense path kept it (3.2e-6 relative L2 apart)."""
+    path = shared_data / "spectra" / "hitran_CH4_4975_5050.par"
+    lines = sp.read_hitran_par(path)
+    grid = sp.UniformGrid(4995.0, STEP, 2_000)
+    nu = grid.start + STEP * np.arange(grid.n)
+    sizes = sp.window_sizes(lines, grid, t_min=296.0, t_max=296.0, p_max_atm=1.0)
+    k = np.asarray(sp.absorption_coefficient_uniform(lines, grid, 296.0, 1.0, sizes))
+    dense = np.asarray(sp.absorption_coefficient(lines, nu, 296.0, 1.0, method="dense"))
+    ref = numpy_reference(path, nu, 296.0, 1.0)
+    # both paths and the reference now use the same closed windows: what remains is the
+    # Faddeeva kernels' 1e-12 and float64 summation
+    assert rel_l2(k, ref) <= 1e-10, rel_l2(k, ref)
+    assert rel_l2(dense, ref) <= 1e-10, rel_l2(dense, ref)

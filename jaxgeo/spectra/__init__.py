@@ -1,5 +1,7 @@
 """jaxgeo.spectra: differentiable, batched line-by-line absorption spectra (HITRAN/HAPI).
 
+``jaxgeo.spectra.hapi`` offers HAPI's own function names and arguments (a drop-in front door).
+
 Pure functions of arrays and small frozen dataclasses (pytrees): everything composes with
 ``jax.jit``, ``jax.vmap`` and ``jax.grad``. float32 by default; enable x64 for float64.
 """
@@ -37,8 +39,13 @@ from jaxgeo.spectra.lineshapes import (
     doppler,
     faddeeva,
     faddeeva_asymptotic,
+    gauss,
+    hartmann_tran,
+    hartmann_tran_complex,
     lorentz,
+    lorentz_complex,
     rautian,
+    sdvoigt,
     voigt,
 )
 from jaxgeo.spectra.noise import (
@@ -89,7 +96,8 @@ __all__ = [
     "absorption_coefficient", "absorption_coefficient_uniform",
     "absorption_coefficient_uniform_batch", "additive_gaussian",
     "apply_noise", "baseline_drift", "clip", "complex_profile", "etalon", "flicker",
-    "fringe_pattern", "glitches", "multiplicative_gaussian", "shot", "spikes",
+    "fringe_pattern", "gauss", "glitches", "hartmann_tran", "hartmann_tran_complex",
+    "lorentz_complex", "sdvoigt", "multiplicative_gaussian", "shot", "spikes",
     "concatenate", "core_points_for", "dicke_frequency", "doppler", "doppler_hwhm", "faddeeva",
     "faddeeva_asymptotic", "frequency_grid", "frequency_offsets", "isotopologue_abundance",
     "isotopologue_mass", "line_intensity", "line_mixing_y", "line_state", "load_physae_yaml",

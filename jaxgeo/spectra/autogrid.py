@@ -53,9 +53,10 @@ def as_uniform_grid(nu, grid_type, *, nu_origin=None, rtol: float = 1e-6):
 
 def condition_ranges(temperature, p_atm, conditions: Mapping[str, float] | None,
                      n_lines: int, n_points: int):
-    """(t_min, t_max, p_min, p_max) from concrete conditions, else from ``conditions``;
-    None (after a one-time warning) when traced without ranges."""
-    if is_concrete((temperature, p_atm)):
+    """(t_min, t_max, p_min, p_max) from ``conditions`` when given (concrete or traced T, p:
+    equal ranges give equal window sizes, so repeated calls reuse one compilation), else from
+    concrete conditions; None (after a one-time warning) when traced without ranges."""
+    if conditions is None and is_concrete((temperature, p_atm)):
         t = np.asarray(temperature, np.float64)
         p = np.asarray(p_atm, np.float64)
         return float(t.min()), float(t.max()), float(p.min()), float(p.max())

@@ -57,6 +57,9 @@ class LineList:
         delta_air: pressure shift at 296 K, cm^-1/atm.
         g_dicke, n_dicke: Dicke narrowing (cm^-1/atm at 296 K) and its T exponent.
         lmf, nlmf: Rosenkranz line-mixing coefficient Y (1/atm at 296 K) and its T exponent.
+        sd_air: speed dependence of the width, gamma2 / gamma0 (dimensionless, HITRAN's SD;
+            0 unless given: HITRAN .par records do not carry it).
+        eta: Hartmann-Tran correlation parameter (dimensionless; 0 unless given).
         mass: molecular mass used for Doppler width, amu.
         q_row: row of ``partition`` for each line (int32).
         partition: Q(T) spline for the isotopologues present.
@@ -76,6 +79,8 @@ class LineList:
     n_dicke: jax.Array
     lmf: jax.Array
     nlmf: jax.Array
+    sd_air: jax.Array
+    eta: jax.Array
     mass: jax.Array
     q_row: jax.Array
     partition: PartitionFunction
@@ -106,7 +111,7 @@ class LineList:
 
 LINE_ARRAY_FIELDS = (
     "mol_id", "iso_id", "nu0", "sw", "gamma_air", "gamma_self", "elower", "n_air",
-    "delta_air", "g_dicke", "n_dicke", "lmf", "nlmf", "mass",
+    "delta_air", "g_dicke", "n_dicke", "lmf", "nlmf", "sd_air", "eta", "mass",
 )
 
 
@@ -132,6 +137,8 @@ def make_line_list(
     n_dicke=None,
     lmf=None,
     nlmf=None,
+    sd_air=None,
+    eta=None,
     mass=None,
     partition: PartitionFunction | None = None,
     partition_version: int | None = 2021,
@@ -172,7 +179,8 @@ def make_line_list(
         gamma_self=jnp.asarray(col(gamma_self)), elower=jnp.asarray(col(elower)),
         n_air=jnp.asarray(col(n_air)), delta_air=jnp.asarray(col(delta_air)),
         g_dicke=jnp.asarray(col(g_dicke)), n_dicke=jnp.asarray(col(n_dicke)),
-        lmf=jnp.asarray(col(lmf)), nlmf=jnp.asarray(col(nlmf)), mass=jnp.asarray(col(mass)),
+        lmf=jnp.asarray(col(lmf)), nlmf=jnp.asarray(col(nlmf)), sd_air=jnp.asarray(col(sd_air)),
+        eta=jnp.asarray(col(eta)), mass=jnp.asarray(col(mass)),
         q_row=jnp.asarray(rows), partition=partition,
         molecules=tuple(sorted(set(mol.tolist()))),
     )

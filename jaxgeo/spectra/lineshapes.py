@@ -1,4 +1,5 @@
-"""Line shapes: Faddeeva function, Voigt and Rautian (hard-collision Dicke) profiles.
+"""Line shapes: Faddeeva function; Voigt, Rautian (hard-collision Dicke), Lorentz, Gauss,
+speed-dependent Voigt and Hartmann-Tran (pCqSDHC) profiles.
 
 All profiles are area-normalised in cm (integral over wavenumber = 1) and take the
 detuning ``dnu = nu - nu_centre`` (cm^-1) and half widths (HWHM, cm^-1); arguments broadcast.
@@ -16,6 +17,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgeo.spectra.constants import SQRT_LN2, SQRT_PI
+
+__all__ = [
+    "FADDEEVA_PLANS", "HT_SMALL_A", "FaddeevaPlan", "asymptotic_coefficients",
+    "complex_profile", "dawson_taylor_table",
+    "doppler", "faddeeva", "faddeeva_asymptotic", "faddeeva_core_real", "faddeeva_plan",
+    "faddeeva_real", "faddeeva_wing_real", "gauss", "hartmann_tran", "hartmann_tran_complex",
+    "lorentz", "lorentz_complex", "rautian", "rautian_from_w", "sdvoigt", "voigt",
+    "weideman_coefficients",
+]
 
 _SQRT_LN2_OVER_PI = SQRT_LN2 / SQRT_PI
 
@@ -98,6 +108,15 @@ def dawson_taylor_table(step: float, n_nodes: int, n_terms: int) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=16)
+def asymptotic_coefficients(n_terms: int) -> tuple[float, ...]:
+    """c_k = (2k-1)!!/2^k, k < n_terms: w(z) ~ (i/(sqrt(pi) z)) sum_k c_k z^(-2k) (large |z|)."""
+    coeffs = [1.0]
+    for k in range(1, n_terms):
+        coeffs.append(coeffs[-1] * (2 * k - 1) / 2.0)
+    return tuple(coeffs)
+
+
 def _asymptotic_real(x, y, n_terms: int, z_min: float):
     """(Re w, Im w) from w ~ (i/(sqrt(pi) z)) sum_{k<n} (2k-1)!!/(2 z^2)^k, for |z| >= z_min
     (smaller |z| are clamped to the circle |z| = z_min: finite values, safe gradients)."""
@@ -105,9 +124,7 @@ def _asymptotic_real(x, y, n_terms: int, z_min: float):
     inv = 1.0 / r2
     ur, ui = x * inv, -y * inv  # 1/z
     vr, vi = ur * ur - ui * ui, 2.0 * ur * ui  # 1/z^2
-    coeffs = [1.0]
-    for k in range(1, n_terms):
-        coeffs.append(coeffs[-1] * (2 * k - 1) / 2.0)
+    coeffs = asymptotic_coefficients(n_terms)
     sr, si = coeffs[-1], 0.0
     for c in reversed(coeffs[:-1]):  # Horner in v
         sr, si = c + vr * sr - vi * si, vr * si + vi * sr
@@ -123,9 +140,7 @@ def _asymptotic_derivative_real(x, y, n_terms: int, z_min: float):
     inv = 1.0 / r2
     ur, ui = x * inv, -y * inv
     vr, vi = ur * ur - ui * ui, 2.0 * ur * ui
-    coeffs = [1.0]
-    for k in range(1, n_terms):
-        coeffs.append(coeffs[-1] * (2 * k - 1) / 2.0)
+    coeffs = asymptotic_coefficients(n_terms)
     coeffs = [(2 * k + 1) * c for k, c in enumerate(coeffs)]
     sr, si = coeffs[-1], 0.0
     for c in reversed(coeffs[:-1]):
@@ -305,9 +320,7 @@ def faddeeva_asymptotic(z: jax.Array, n_terms: int = 7) -> jax.Array:
     """
     u = 1.0 / z
     v = u * u
-    coeffs = [1.0]
-    for k in range(1, n_terms):
-        coeffs.append(coeffs[-1] * (2 * k - 1) / 2.0)
+    coeffs = asymptotic_coefficients(n_terms)
     series = coeffs[-1]
     for c in reversed(coeffs[:-1]):
         series = c + v * series
@@ -345,10 +358,9 @@ def complex_profile(dnu, gamma_d, gamma_l, nu_vc=0.0, *, w=None):
     else:
         wz = w(scale * dnu + 1j * (scale * gamma_l + zeta))
         wr, wi = wz.real, wz.imag
-    er, ei = 1.0 - SQRT_PI * zeta * wr, -SQRT_PI * zeta * wi  # K = w / (1 - sqrt(pi) zeta w)
-    inv = 1.0 / (er * er + ei * ei)
+    kr, ki = rautian_from_w(wr, wi, zeta)
     norm = scale / SQRT_PI
-    return norm * (wr * er + wi * ei) * inv, norm * (wi * er - wr * ei) * inv
+    return norm * kr, norm * ki
 
 
 def voigt(dnu, gamma_d, gamma_l):
@@ -375,3 +387,103 @@ def lorentz(dnu, gamma_l):
 def doppler(dnu, gamma_d):
     """Normalised Gaussian (Doppler) profile (cm)."""
     return _SQRT_LN2_OVER_PI / gamma_d * jnp.exp(-((SQRT_LN2 * dnu / gamma_d) ** 2))
+
+
+def rautian_from_w(wr, wi, zeta):
+    """(Re K, Im K) of the Rautian kernel w / (1 - sqrt(pi) zeta w), in units of w.
+
+    ``(wr, wi)`` = w(z) (any Faddeeva kernel), ``zeta`` = sqrt(ln2) nu_vc / gamma_d; the one
+    place this formula is written (dense, core and wing evaluations all call it).
+    """
+    er, ei = 1.0 - SQRT_PI * zeta * wr, -SQRT_PI * zeta * wi
+    inv = 1.0 / (er * er + ei * ei)
+    return (wr * er + wi * ei) * inv, (wi * er - wr * ei) * inv
+
+
+# |a| = |sqrt(ln2) (1 - eta) (gamma2 + i delta2) / gamma_d| below which the Hartmann-Tran
+# profile uses its expansion to first order in a (exact at a = 0, where the closed form has
+# 1/a terms). Expansion error ~ |a u|^2; the closed form's derivative of the eta c2 B term
+# loses ~ eps/|a| (cancellation of O(1/a) terms): float64 1e-8 balances both at ~1e-8,
+# float32 1e-4 (expansion error <= 1e-5 for |u| <= 30, derivative error ~6e-4, eta != 0 only).
+HT_SMALL_A = {"float64": 1e-8, "float32": 1e-4}
+
+
+def hartmann_tran_complex(dnu, gamma_d, gamma0, gamma2=0.0, delta0=0.0, delta2=0.0,
+                          nu_vc=0.0, eta=0.0):
+    """Complex Hartmann-Tran (pCqSDHC) profile K, area-normalised: returns (Re K, Im K), cm.
+
+    Ngo, Lisak, Tran, Hartmann, JQSRT 129 (2013) 89 and Tran, Ngo, Hartmann, JQSRT 129 (2013)
+    199 (as HAPI's ``pcqsdhc``). With c0 = gamma0 + i delta0, c2 = gamma2 + i delta2,
+    c0~ = (1 - eta)(c0 - 3 c2/2) + nu_vc, c2~ = (1 - eta) c2, s = sqrt(ln2)/gamma_d:
+    u = s (c0~ - i dnu), a = s c2~, Z1 = 2u / (1 + sqrt(1 + 4 a u)) (= sqrt(X + Y) - sqrt(Y)
+    of the paper without its cancellation), Z2 = Z1 + 1/a,
+    A = sqrt(pi) s (w(i Z1) - w(i Z2)),
+    B = (-1 + sqrt(pi) a ((1 - Z1^2) w(i Z1) - (1 - Z2^2) w(i Z2))) / c2~,
+    K = (1/pi) A / (1 - (nu_vc - eta (c0 - 3 c2/2)) A + eta c2 B).
+    For |a| < ``HT_SMALL_A`` the first order in a is used instead:
+    A = sqrt(pi) s (w(iu) - i a u^2 w'(iu)) - s a, B = s (sqrt(pi) (1 - u^2) w(iu) + u).
+    Limits: gamma2 = delta2 = eta = 0 is the Rautian profile (Voigt if also nu_vc = 0);
+    nu_vc = eta = 0 the speed-dependent Voigt profile.
+
+    Args:
+        dnu: detuning nu - nu0 from the unshifted centre, cm^-1 (the shift is ``delta0``).
+        gamma_d: Doppler HWHM, cm^-1 (> 0).
+        gamma0, gamma2: speed-averaged collisional HWHM and its speed dependence, cm^-1.
+        delta0, delta2: speed-averaged pressure shift and its speed dependence, cm^-1.
+        nu_vc: velocity-changing (Dicke) collision frequency, cm^-1.
+        eta: correlation parameter (dimensionless, 0 <= eta < 1).
+    Returns:
+        (Re K, Im K) broadcast over the arguments; Re K is the absorption profile (cm).
+    """
+    args = [jnp.asarray(v) for v in (dnu, gamma_d, gamma0, gamma2, delta0, delta2, nu_vc, eta)]
+    dtype = jnp.result_type(*args, float)
+    dnu, gamma_d, gamma0, gamma2, delta0, delta2, nu_vc, eta = (v.astype(dtype) for v in args)
+    ctype = jnp.result_type(dtype, jnp.complex64)
+    a_min = HT_SMALL_A["float64" if dtype == jnp.float64 else "float32"]
+    s = SQRT_LN2 / gamma_d
+    c0 = jax.lax.complex(gamma0, delta0)
+    c2 = jax.lax.complex(gamma2, delta2)
+    c02 = c0 - 1.5 * c2
+    c2t = (1.0 - eta) * c2
+    u = s * ((1.0 - eta) * c02 + nu_vc - 1j * dnu)
+    a = s * c2t
+    small = jnp.abs(a) < a_min
+    a_s = jnp.where(small, jnp.ones_like(a), a)  # safe value: no 1/0 on either branch
+    z1 = jnp.where(small, u, 2.0 * u / (1.0 + jnp.sqrt(1.0 + 4.0 * a_s * u)))
+    z2 = z1 + 1.0 / a_s
+    w1 = faddeeva((1j * z1).astype(ctype))
+    w2 = faddeeva((1j * z2).astype(ctype))
+    rpi = SQRT_PI
+    a_general = rpi * s * (w1 - w2)
+    b_general = (-1.0 + rpi * a_s * ((1.0 - z1 * z1) * w1 - (1.0 - z2 * z2) * w2)) / (a_s / s)
+    dw1 = -2.0 * (1j * u) * w1 + 2j / rpi  # w'(iu)
+    a_small = rpi * s * (w1 - 1j * a * u * u * dw1) - s * a
+    b_small = s * (rpi * (1.0 - u * u) * w1 + u)
+    big_a = jnp.where(small, a_small, a_general)
+    big_b = jnp.where(small, b_small, b_general)
+    k = big_a / (1.0 - (nu_vc - eta * c02) * big_a + eta * c2 * big_b) / jnp.pi
+    return k.real, k.imag
+
+
+def hartmann_tran(dnu, gamma_d, gamma0, gamma2=0.0, delta0=0.0, delta2=0.0, nu_vc=0.0,
+                  eta=0.0, y_mixing=0.0):
+    """Normalised Hartmann-Tran profile Re K + Y Im K (cm); see ``hartmann_tran_complex``
+    (``dnu`` from the unshifted centre, shift ``delta0``) and HAPI's ``PROFILE_HT``."""
+    re, im = hartmann_tran_complex(dnu, gamma_d, gamma0, gamma2, delta0, delta2, nu_vc, eta)
+    return re + y_mixing * im
+
+
+def sdvoigt(dnu, gamma_d, gamma0, gamma2, delta0=0.0, delta2=0.0, y_mixing=0.0):
+    """Normalised speed-dependent Voigt profile (cm): ``hartmann_tran`` with nu_vc = eta = 0
+    (HAPI's ``PROFILE_SDVOIGT``); ``dnu`` from the unshifted centre, shift ``delta0``."""
+    return hartmann_tran(dnu, gamma_d, gamma0, gamma2, delta0, delta2, 0.0, 0.0, y_mixing)
+
+
+def lorentz_complex(dnu, gamma_l):
+    """Complex Lorentz profile (1/pi) / (gamma_l - i dnu): (Re, Im), cm. Re + Y Im is HAPI's
+    ``PROFILE_LORENTZ`` with Rosenkranz mixing Y (``dnu`` from the shifted centre)."""
+    inv = 1.0 / (jnp.pi * (dnu * dnu + gamma_l * gamma_l))
+    return gamma_l * inv, dnu * inv
+
+
+gauss = doppler
