@@ -22,8 +22,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	# Two processes: in one process of the whole suite XLA:CPU segfaults while compiling in
 	# tests/test_wave_acoustic.py (seen twice, 2026-12-02); the wave tests pass on their own.
-	$(PY) -m pytest tests --ignore-glob='tests/test_wave_*'
-	$(PY) -m pytest tests/test_wave_*.py
+	$(PY) -m pytest tests --ignore-glob='tests/test_wave_*' --durations=25
+	$(PY) -m pytest tests/test_wave_*.py --durations=15
 
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
