@@ -291,7 +291,7 @@ SMALL = {"phasenet_mag": [],
                                "--transformer_num_encoder_layers", "1",
                                "--transformer_d_model", "8", "--transformer_nhead", "2",
                                "--phases", "S", "--sampling_rate", "50"],
-         "amag_v2": ["--lstm_hidden", "16"]}
+         "amag_v2": ["--lstm_hidden", "16", "--lstm_layers", "1"]}
 
 
 def _args(dataset_path, run):

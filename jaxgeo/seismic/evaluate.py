@@ -15,7 +15,6 @@ Outputs then go to ``config.eval.output_dir`` (default ``<folder>/<base>_vN_eval
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from jaxgeo.seismic.magnitude import magnitude_metrics, magnitude_traces, trace_
 from jaxgeo.seismic.metrics import phase_metrics
 from jaxgeo.seismic.phasenet import PhaseNet
 from jaxgeo.seismic.plots import plot_examples, plot_magnitude
-from jaxgeo.seismic.train import checkpointer, use_magnitude_sampling_rate
+from jaxgeo.seismic.train import checkpointer, forward, use_magnitude_sampling_rate
 
 __all__ = ["make_predict", "make_seisbench_predict", "predict_batches", "load_trained",
            "evaluate", "given_fields", "load_seisbench_model", "eval_phase",
@@ -51,16 +50,10 @@ __all__ = ["make_predict", "make_seisbench_predict", "predict_batches", "load_tr
 log = get_logger("jaxgeo.seismic")
 
 
-@functools.lru_cache(maxsize=32)
 def make_predict(module: PhaseNet):
-    """jit ``(variables, X) -> module.apply(variables, X)``; one per module (compiled once per
-    shape for several evaluations in a process)."""
-
-    @jax.jit
-    def predict(variables, x):
-        return module.apply(variables, x)
-
-    return predict
+    """jit ``(variables, X) -> module.apply(variables, X)``, the one the dev loss uses
+    (:func:`jaxgeo.seismic.train.forward`: compiled once per model shape in a process)."""
+    return forward(module)
 
 
 def make_seisbench_predict(module):

@@ -42,7 +42,7 @@ from jaxgeo.seismic.plots import plot_history
 
 __all__ = ["init_variables", "learning_rate", "create_state", "make_step", "make_dev_loss",
            "train_phase", "train_mag", "train_model", "checkpointer",
-           "use_magnitude_sampling_rate"]
+           "use_magnitude_sampling_rate", "forward"]
 
 log = get_logger("jaxgeo.seismic")
 
@@ -110,7 +110,7 @@ def make_dev_loss(module, task: registry.TaskSpec, loader, max_batches: int = 0,
     """``evaluate(state) -> {"dev_loss"}``: the sample-weighted mean loss over the dev
     windows (a last partial batch weighs by its size, not as a full batch)."""
 
-    window_losses = _window_losses(module, task.loss)
+    predict = forward(module)
 
     def evaluate(state: TrainState) -> dict[str, float]:
         total, count = 0.0, 0
@@ -122,7 +122,7 @@ def make_dev_loss(module, task: registry.TaskSpec, loader, max_batches: int = 0,
             x, y = jnp.asarray(batch["X"]), jnp.asarray(batch[task.label])
             if mesh is not None:
                 x, y = parallel.replicate((x, y), mesh)
-            losses = np.asarray(window_losses(state.variables, x, y), np.float64)
+            losses = np.asarray(task.loss(predict(state.variables, x), y), np.float64)
             total, count = total + float(losses.sum()), count + len(losses)
         return {"dev_loss": total / max(count, 1)}
 
@@ -130,14 +130,15 @@ def make_dev_loss(module, task: registry.TaskSpec, loader, max_batches: int = 0,
 
 
 @functools.lru_cache(maxsize=32)
-def _window_losses(module, loss):
-    """jit ``(variables, x, y) -> [B]`` per-window losses; one per (module, loss)."""
+def forward(module):
+    """jit ``(variables, X) -> module.apply(variables, X)`` (inference mode); one per module,
+    shared by the dev loss and the evaluation, so a model shape compiles its forward once."""
 
     @jax.jit
-    def window_losses(variables, x, y):
-        return loss(module.apply(variables, x), y)
+    def apply(variables, x):
+        return module.apply(variables, x)
 
-    return window_losses
+    return apply
 
 
 def use_magnitude_sampling_rate(config: ml_collections.ConfigDict) -> None:
