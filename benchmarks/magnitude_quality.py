@@ -89,13 +89,18 @@ def main() -> None:
     print(body)
     if not args.no_record:
         load1 = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        record("magnitude_quality", "Magnitude quality on synthetic data (jaxgeo.seismic)",
+        key, title = "magnitude_quality", "Magnitude quality on synthetic data (jaxgeo.seismic)"
+        if not args.log_amplitude:
+            key, title = key + ": no log amplitude", title + ", normalised waveforms only"
+        record(key, title,
                f"Budget {args.cpu_seconds:.0f} s of process CPU time (all threads) of "
                f"training per model, in epochs of {args.steps_per_epoch} steps; "
                f"{args.traces} synthetic traces (generator v3, seed 0), per-model default "
                f"lr / batch / warmup of the original README, loss `{args.mag_loss}`, "
                f"log-amplitude input channels {'on' if args.log_amplitude else 'off'}. "
-               f"Metrics on the whole test split (onsets-inside windows). Load average at "
+               f"A run stops at the budget or by early stopping (dev loss, patience 10), "
+               f"whichever comes first. Metrics on the whole test split (onsets-inside "
+               f"windows). Load average at "
                f"start {' '.join(f'{x:.2f}' for x in load0)}, at end {load1}.", body)
 
 

@@ -47,10 +47,18 @@ __all__ = ["init_variables", "learning_rate", "create_state", "make_step", "make
 log = get_logger("jaxgeo.seismic")
 
 
+@functools.lru_cache(maxsize=32)
+def _jit_init(module):
+    # One compiled initialisation: run eagerly, every parameter initialiser is compiled on its
+    # own (about 200 small compilations for EQTransformerMag, most of a short run's time).
+    return jax.jit(module.init)
+
+
 def init_variables(module, seed: int, window: int = 3001) -> dict:
-    """``module.init`` on a zero batch ``[1, window, channels]`` with key ``PRNGKey(seed)``."""
+    """``module.init`` on a zero batch ``[1, window, channels]`` with key ``PRNGKey(seed)``
+    (jit-compiled, once per module and shape)."""
     x = jnp.zeros((1, window, module.in_channels), jnp.float32)
-    return module.init(jax.random.PRNGKey(seed), x)
+    return _jit_init(module)(jax.random.PRNGKey(seed), x)
 
 
 def learning_rate(lr: float, decay_steps: int = 0) -> optax.Schedule:
