@@ -96,12 +96,19 @@ class Checkpointer:
     def save(self, step: int, state: Any, *, force: bool = False,
              host: dict | None = None) -> bool:
         """Save `state` at `step` if it falls on the interval (or `force`); returns saved?
+        A checkpoint already stored at `step` is replaced.
 
         `host`: JSON-serialisable host-side state stored with the step (the training loop's
         history, stream position and hook state), read back by ``stored_meta()["host"]``.
         """
         if not force and step % self.save_every:
             return False
+        if int(step) in self._manager.all_steps():  # known on disk or saved here
+            # Written by a run that was killed later and is now resumed from an earlier step
+            # (a best-model checkpoint saved between two regular ones): the redone step
+            # replaces it.
+            self.wait()
+            self._manager.delete(int(step))
         meta = {"schema_version": SCHEMA_VERSION, "step": int(step), "config": self.config,
                 "host": host}
         saved = self._manager.save(

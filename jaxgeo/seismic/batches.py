@@ -29,7 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from jaxgeo.core.logging import progress
-from jaxgeo.seismic.labels import PHASE_COLUMNS, WINDOW_MODES, WindowContainingOnsets
+from jaxgeo.seismic.labels import (
+    PHASE_COLUMNS,
+    WINDOW_MODES,
+    WindowContainingOnsets,
+    log_peak_amplitude,
+)
 
 __all__ = [
     "NORMALIZE_EPS",
@@ -189,9 +194,15 @@ def detection_labels(onsets: np.ndarray, length: int,
         return (valid & (t >= np.trunc(p)) & (t < end)).astype(np.float32)
 
 
-def magnitude_labels(onsets: np.ndarray, magnitudes: np.ndarray, length: int) -> np.ndarray:
+def magnitude_labels(onsets: np.ndarray, magnitudes: np.ndarray, length: int,
+                     use: np.ndarray | None = None) -> np.ndarray:
     """``[B, length]`` :class:`~jaxgeo.seismic.labels.MagnitudeLabeller` labels: 0 before the
-    first pick, the magnitude from it on (0 throughout without a pick or a magnitude)."""
+    first pick, the magnitude from it on (0 throughout without a pick or a magnitude).
+
+    ``use [K]`` (bool, default all): the pick columns of ``onsets [B, K]`` that may start the
+    label (``--phases``)."""
+    if use is not None:
+        onsets = np.where(np.asarray(use, bool)[None, :], onsets, np.nan)
     earliest = np.min(np.where(np.isfinite(onsets), onsets, np.inf), axis=1)
     valid = np.isfinite(earliest) & np.isfinite(magnitudes)
     first = np.clip(np.floor(np.where(valid, earliest, length)), 0, length)
@@ -205,11 +216,15 @@ class PhaseBatches:
     ``make_batch(indices, seeds)`` returns ``X [B, window, C]`` float32 and ``y [B, window, 3]``
     float32, plus ``detection``/``magnitude [B, window]`` float32 when asked for, the same
     arrays the seisbench chain of :func:`~jaxgeo.seismic.data.phase_augmentations` gives.
+    ``amplitude``: ``X`` gets C more channels, the window's log10 peak amplitudes
+    (:func:`~jaxgeo.seismic.labels.log_peak_amplitude`) constant in time (``[B, window, 2C]``);
+    ``magnitude_onsets [K]`` (bool): the pick columns that may start the magnitude label.
     """
 
     def __init__(self, table: TraceTable, *, norm: str = "std", sigma: float = 20,
                  window: int = 3001, mode: str = "around_picks", margin: int = 50,
-                 detection: bool = False, magnitude: bool = False):
+                 detection: bool = False, magnitude: bool = False, amplitude: bool = False,
+                 magnitude_onsets: np.ndarray | None = None):
         if norm not in ("std", "peak"):
             raise ValueError(f"norm must be 'std' or 'peak', got {norm!r}")
         if mode not in WINDOW_MODES:
@@ -220,6 +235,7 @@ class PhaseBatches:
         self.table = table
         self.norm, self.sigma, self.window, self.mode = norm, sigma, int(window), mode
         self.detection, self.magnitude = detection, magnitude
+        self.amplitude, self.magnitude_onsets = amplitude, magnitude_onsets
 
     def __len__(self) -> int:
         return len(self.table)
@@ -243,12 +259,16 @@ class PhaseBatches:
             for shift in shifts:  # in turn, as SeisBench does (float rounding)
                 rel = rel - shift
             onsets[b] = rel
-        batch = {"X": np.ascontiguousarray(normalize(x, self.norm).astype(np.float32)
-                                           .transpose(0, 2, 1)),
+        channels = normalize(x, self.norm).astype(np.float32)
+        if self.amplitude:  # log peak amplitudes as extra channels, constant in time
+            amp = log_peak_amplitude(x).astype(np.float32)
+            channels = np.concatenate([channels, np.broadcast_to(amp[:, :, None],
+                                                                 channels.shape)], axis=1)
+        batch = {"X": np.ascontiguousarray(channels.transpose(0, 2, 1)),
                  "y": phase_labels(onsets, w, self.sigma, table.phases)}
         if self.detection:
             batch["detection"] = detection_labels(onsets, w, table.phases)
         if self.magnitude:
             picked = table.magnitudes[np.asarray(indices, int)]
-            batch["magnitude"] = magnitude_labels(onsets, picked, w)
+            batch["magnitude"] = magnitude_labels(onsets, picked, w, self.magnitude_onsets)
         return batch

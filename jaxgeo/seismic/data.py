@@ -33,8 +33,11 @@ from jaxgeo.seismic.labels import (
     PHASE_COLUMNS,
     WINDOW,
     WINDOW_MODES,
+    AppendLogAmplitude,
     MagnitudeLabeller,
+    RecordLogAmplitude,
     WindowContainingOnsets,
+    onset_columns,
     phases_of,
     pick_columns,
 )
@@ -198,7 +201,8 @@ def get_split(dataset, split: str):
 def phase_augmentations(*, norm: str = "std", sigma: float = 20, window: int = WINDOW,
                         mode: str = "around_picks", detection: bool = False,
                         magnitude: bool = False, margin: int = 50,
-                        columns: Mapping[str, str] = PHASE_COLUMNS) -> list:
+                        columns: Mapping[str, str] = PHASE_COLUMNS, amplitude: bool = False,
+                        magnitude_phases: str = "PS") -> list:
     """SeisBench augmentation chain for PhaseNet-style training/evaluation.
 
     ``mode``: ``around_picks`` (a 2·window region around a random pick, then a random ``window``
@@ -206,6 +210,9 @@ def phase_augmentations(*, norm: str = "std", sigma: float = 20, window: int = W
     anywhere) or ``onsets_inside`` (every onset at least ``margin`` samples inside the window:
     SeisBench's evaluation windows, see :class:`WindowContainingOnsets`).
     ``columns``: the dataset's pick columns -> P/S (:func:`~jaxgeo.seismic.labels.pick_columns`).
+    ``amplitude``: append the window's log10 peak amplitude per channel (taken before the
+    normalisation) as channels constant in time, ``X [2C, T]``; ``magnitude_phases``: the
+    phases whose earliest pick starts the magnitude label (P, S or PS).
     """
     if norm not in ("std", "peak"):
         raise ValueError(f"norm must be 'std' or 'peak', got {norm!r}")
@@ -221,9 +228,10 @@ def phase_augmentations(*, norm: str = "std", sigma: float = 20, window: int = W
         windows = [sbg.RandomWindow(windowlen=window, strategy="pad")]
     else:
         raise ValueError(f"mode must be one of {WINDOW_MODES}, got {mode!r}")
-    augs = windows + [
+    augs = windows + [RecordLogAmplitude()] * amplitude + [
         sbg.Normalize(demean_axis=-1, amp_norm_axis=-1, amp_norm_type=norm),
         sbg.ChangeDtype(np.float32),
+    ] + [AppendLogAmplitude()] * amplitude + [
         sbg.ProbabilisticLabeller(label_columns=dict(columns), model_labels="NPS", sigma=sigma,
                                   dim=0),
     ]
@@ -231,7 +239,8 @@ def phase_augmentations(*, norm: str = "std", sigma: float = 20, window: int = W
         augs.append(sbg.DetectionLabeller(phases_of(columns, "P"), phases_of(columns, "S"),
                                           key=("X", "detection")))
     if magnitude:
-        augs.append(MagnitudeLabeller(phase_columns=tuple(columns)))
+        augs.append(MagnitudeLabeller(phase_columns=tuple(onset_columns(columns,
+                                                                        magnitude_phases))))
     return augs
 
 
@@ -393,7 +402,8 @@ def phase_loader(dataset, split: str, *, batch_size: int, norm: str = "std", sig
                  seed: int = 0, shuffle: bool | None = None, epochs: int | None = 1,
                  drop_last: bool | None = None, detection: bool = False,
                  magnitude: bool = False, prefetch: int = 4, mode: str = "around_picks",
-                 margin: int = 50, window: int = WINDOW, pipeline: str = "auto") -> BatchLoader:
+                 margin: int = 50, window: int = WINDOW, pipeline: str = "auto",
+                 amplitude: bool = False, magnitude_phases: str = "PS") -> BatchLoader:
     """Batches of the ``split`` part of ``dataset`` for phase picking (see module docstring).
 
     ``mode``/``margin``/``window``: the windowing of :func:`phase_augmentations` (``window``
@@ -402,6 +412,7 @@ def phase_loader(dataset, split: str, *, batch_size: int, norm: str = "std", sig
     ``batched`` reads the split into memory once and makes the same batches (equal arrays, the
     same random draws) a batch at a time (:mod:`jaxgeo.seismic.batches`, 6x less CPU);
     ``auto`` is ``batched`` when the waveform files fill at most a quarter of RAM.
+    ``amplitude``/``magnitude_phases``: see :func:`phase_augmentations`.
     """
     if pipeline not in PIPELINES:
         raise ValueError(f"pipeline={pipeline!r}: use one of {PIPELINES}")
@@ -410,10 +421,13 @@ def phase_loader(dataset, split: str, *, batch_size: int, norm: str = "std", sig
     columns = pick_columns(part.metadata.columns)
     options = dict(norm=norm, sigma=sigma, detection=detection, magnitude=magnitude, mode=mode,
                    margin=margin, window=int(window))
+    use = onset_columns(columns, magnitude_phases)
     if pipeline == "batched" or (pipeline == "auto" and _fits_in_memory(part)):
-        source = PhaseBatches(read_traces(part, columns), **options)
+        source = PhaseBatches(read_traces(part, columns), **options, amplitude=amplitude,
+                              magnitude_onsets=np.asarray([c in use for c in columns]))
     else:
-        source = make_generator(part, phase_augmentations(**options, columns=columns))
+        source = make_generator(part, phase_augmentations(
+            **options, columns=columns, amplitude=amplitude, magnitude_phases=magnitude_phases))
     return BatchLoader(source, batch_size, shuffle=train if shuffle is None else shuffle,
                        seed=seed, epochs=epochs, prefetch=prefetch,
                        drop_last=train if drop_last is None else drop_last)

@@ -41,7 +41,7 @@ from jaxgeo.seismic.magnitude import magnitude_metrics, magnitude_traces, trace_
 from jaxgeo.seismic.metrics import phase_metrics
 from jaxgeo.seismic.phasenet import PhaseNet
 from jaxgeo.seismic.plots import plot_examples, plot_magnitude
-from jaxgeo.seismic.train import checkpointer
+from jaxgeo.seismic.train import checkpointer, forward, use_magnitude_sampling_rate
 
 __all__ = ["make_predict", "make_seisbench_predict", "predict_batches", "load_trained",
            "evaluate", "given_fields", "load_seisbench_model", "eval_phase",
@@ -51,11 +51,9 @@ log = get_logger("jaxgeo.seismic")
 
 
 def make_predict(module: PhaseNet):
-    @jax.jit
-    def predict(variables, x):
-        return module.apply(variables, x)
-
-    return predict
+    """jit ``(variables, X) -> module.apply(variables, X)``, the one the dev loss uses
+    (:func:`jaxgeo.seismic.train.forward`: compiled once per model shape in a process)."""
+    return forward(module)
 
 
 def make_seisbench_predict(module):
@@ -322,8 +320,10 @@ def eval_mag(config, dataset=None, given=()) -> dict:
         raise ValueError(f"--mode eval_mag needs a magnitude model type, got "
                          f"{spec.name!r} (a phase picker: use --mode eval_phase)")
     module, variables = load_trained(config)
+    use_magnitude_sampling_rate(config)
+    inputs = registry.magnitude_inputs(config)
     dataset = dataset if dataset is not None else configured_dataset(config)
-    dataset = magnitude_traces(dataset)
+    dataset = magnitude_traces(dataset, phases=inputs["magnitude_phases"])
     e = config.eval
     split = str(e.split)
     loader = phase_loader(dataset, split, batch_size=int(config.train.batch_size),
@@ -333,7 +333,7 @@ def eval_mag(config, dataset=None, given=()) -> dict:
                           pipeline=str(config.data.pipeline), magnitude=True,
                           margin=int(round(float(e.window_margin_s)
                                            * float(config.data.sampling_rate))),
-                          window=spec.window)
+                          window=spec.window, **inputs)
     res = predict_batches(module, variables, _limit(loader, int(e.max_batches)),
                           keys=("magnitude",))
     metrics = magnitude_metrics(res["prob"], res["magnitude"])

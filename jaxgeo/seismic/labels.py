@@ -19,8 +19,13 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import seisbench.generate as sbg
 
-__all__ = ["WINDOW", "WINDOW_MODES", "PHASE_COLUMNS", "SEISBENCH_PHASES", "pick_columns",
-           "phases_of", "MagnitudeLabeller", "WindowContainingOnsets"]
+__all__ = ["WINDOW", "WINDOW_MODES", "PHASE_COLUMNS", "SEISBENCH_PHASES", "AMPLITUDE_EPS",
+           "pick_columns", "phases_of", "onset_columns", "log_peak_amplitude",
+           "MagnitudeLabeller", "RecordLogAmplitude", "AppendLogAmplitude",
+           "WindowContainingOnsets"]
+
+# added to the peak before log10 (SeisBench's Normalize eps): an all-zero channel gives -10
+AMPLITUDE_EPS = 1e-10
 
 WINDOW = 3001
 WINDOW_MODES = ("around_picks", "random", "onsets_inside")
@@ -48,6 +53,53 @@ def pick_columns(columns: Iterable[str]) -> dict[str, str]:
 def phases_of(columns: Mapping[str, str], phase: str) -> list[str]:
     """The columns of `columns` labelled `phase` ("P" or "S"), in order."""
     return [c for c, p in columns.items() if p == phase]
+
+
+def onset_columns(columns: Mapping[str, str], phases: str = "PS") -> list[str]:
+    """The pick columns of `columns` (column -> "P"/"S") whose phase is in `phases`: the
+    columns whose earliest pick starts a magnitude label (``--phases``)."""
+    bad = set(phases) - {"P", "S"}
+    if not phases or bad or len(set(phases)) != len(phases):
+        raise ValueError(f"phases {phases!r}: use P, S or PS (the pick columns that start the "
+                         "magnitude label)")
+    return [c for c, p in columns.items() if p in phases]
+
+
+def log_peak_amplitude(x: np.ndarray) -> np.ndarray:
+    """``log10(max_t |x - mean_t x| + 1e-10)`` per channel: ``[..., C, T]`` -> ``[..., C]``.
+
+    The amplitude scale that per-window normalisation removes (x in the dataset's units,
+    e.g. counts); a magnitude model needs it (see :mod:`jaxgeo.seismic.magnitude`).
+    """
+    x = x - np.mean(x, axis=-1, keepdims=True)
+    return np.log10(np.max(np.abs(x), axis=-1) + AMPLITUDE_EPS)
+
+
+class RecordLogAmplitude:
+    """SeisBench augmentation, before ``Normalize``: stores :func:`log_peak_amplitude` of the
+    window ``X [C, T]`` as ``state_dict[key]``."""
+
+    def __init__(self, key: str = "log_amplitude"):
+        self.key = key
+
+    def __call__(self, state_dict):
+        x, meta = state_dict["X"]
+        state_dict[self.key] = (log_peak_amplitude(x), meta)
+
+
+class AppendLogAmplitude:
+    """SeisBench augmentation, after ``Normalize``/``ChangeDtype``: appends the recorded log
+    amplitudes as C channels constant in time (``X [C, T]`` -> ``[2C, T]``) and drops the
+    key."""
+
+    def __init__(self, key: str = "log_amplitude"):
+        self.key = key
+
+    def __call__(self, state_dict):
+        x, meta = state_dict["X"]
+        amp, _ = state_dict.pop(self.key)
+        extra = np.broadcast_to(amp.astype(x.dtype)[:, None], x.shape)
+        state_dict["X"] = (np.concatenate([x, extra], axis=0), meta)
 
 
 class MagnitudeLabeller:

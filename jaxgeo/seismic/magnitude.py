@@ -8,6 +8,14 @@ the samples after the pick are exactly those with a non-zero label.
 Losses (``config.train.mag_loss``): ``all`` (the original: MSE over every sample, including
 the zeros before the pick; default) or ``after_pick`` (MSE over the samples after the pick).
 
+Inputs: the loader demeans and normalises each window (``--norm``), which removes the
+amplitude a magnitude is measured from; with ``--log_amplitude`` (the default) it appends the
+window's log10 peak amplitude per component, taken before the normalisation, as channels
+constant in time (:func:`jaxgeo.seismic.labels.log_peak_amplitude`), so ``X`` is
+``[B, T, 6]``. ``--no-log_amplitude`` is the original framework's input (normalised waveforms
+only): on data whose magnitude shows only in the amplitude (the synthetic generator's) such
+a model can learn no more than the mean magnitude.
+
 Per-trace estimate: the mean of the prediction over the samples after the first pick.
 ``eval_mag`` reports per-trace MAE, RMSE, R^2 and bias (estimate - true) as the headline, and
 the original's per-sample MSE/MAE over all samples beside them, labelled ``per_sample_*``.
@@ -19,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgeo.seismic.labels import pick_columns
+from jaxgeo.seismic.labels import onset_columns, pick_columns
 
 __all__ = ["MAG_LOSSES", "after_pick_mask", "window_mag_loss", "masked_window_mag_loss",
            "mag_loss", "trace_estimates", "magnitude_metrics", "magnitude_traces"]
@@ -84,10 +92,12 @@ def magnitude_metrics(pred: np.ndarray, label: np.ndarray) -> dict:
     }
 
 
-def magnitude_traces(dataset, magnitude_column: str = "source_magnitude"):
-    """``dataset`` restricted to traces with a pick and a positive magnitude (a copy)."""
+def magnitude_traces(dataset, magnitude_column: str = "source_magnitude", phases: str = "PS"):
+    """``dataset`` restricted to traces with a pick of `phases` (P, S or PS: the picks that
+    start the label) and a positive magnitude (a copy)."""
     meta = dataset.metadata
-    columns = [c for c in pick_columns(meta.columns) if c in meta.columns]
+    columns = [c for c in onset_columns(pick_columns(meta.columns), phases)
+               if c in meta.columns]
     if magnitude_column not in meta.columns:
         raise ValueError(f"the dataset has no {magnitude_column!r} column: magnitude training "
                          "needs event magnitudes")
@@ -96,6 +106,6 @@ def magnitude_traces(dataset, magnitude_column: str = "source_magnitude"):
     mag = meta[magnitude_column].to_numpy(np.float64)
     keep = picked & np.isfinite(mag) & (mag > 0)
     if not keep.any():
-        raise ValueError("no trace has both a pick and a positive magnitude: nothing to train "
-                         "a magnitude model on")
+        raise ValueError(f"no trace has both a {phases} pick and a positive magnitude: "
+                         "nothing to train a magnitude model on")
     return dataset.filter(keep, inplace=False)

@@ -118,8 +118,9 @@ class EQTransformerMag(nn.Module):
     ``[B, in_samples, 3]`` -> ``[B, in_samples]``. ``cnn_blocks`` ResCNN blocks (kernels of
     EQTransformer's ResCNN stack, cycled), ``lstm_blocks`` BiLSTM blocks (16 features), then
     ``transformer_num_encoder_layers`` layers of width ``transformer_d_model`` (a Dense 16 ->
-    d_model before and d_model -> 16 after when d_model is not 16). ``n_class``/``phases``/
-    ``sampling_rate`` describe the windows the model was trained on (kept with the checkpoint).
+    d_model before and d_model -> 16 after when d_model is not 16). One output channel; the
+    ``--phases`` and ``--sampling_rate`` flags act on the labels and the data
+    (:func:`jaxgeo.seismic.registry.magnitude_inputs`), not on the network.
     """
 
     in_channels: int = 3
@@ -131,9 +132,6 @@ class EQTransformerMag(nn.Module):
     transformer_num_encoder_layers: int = 2
     transformer_dim_feedforward: int = 128
     drop_rate: float = 0.1
-    n_class: int = 2
-    phases: str = "PS"
-    sampling_rate: float = 100.0
     norm: str = "std"
 
     @nn.compact

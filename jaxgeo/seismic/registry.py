@@ -31,7 +31,7 @@ from jaxgeo.seismic.phasenet import PhaseNet, PhaseNetConvLSTM, PhaseNetLSTM
 
 __all__ = ["ModelFlag", "TaskSpec", "ModelSpec", "register", "resolve", "names",
            "model_flags", "used_by", "model_defaults", "compat_fields", "build_model",
-           "phase_loss", "window_phase_loss",
+           "phase_loss", "window_phase_loss", "magnitude_inputs", "magnitude_sampling_rate",
            "PHASE_TASK", "MAG_TASK", "LOG_EPS"]
 
 LOG_EPS = 1e-5  # the original loss: -mean_t sum_c y log(y_hat + 1e-5)
@@ -242,25 +242,67 @@ EQT_MAG_FLAGS = (
               int, "EQTransformerMag transformer encoder layers"),
     ModelFlag("--transformer_dim_feedforward", "model.transformer_dim_feedforward", 128, int,
               "EQTransformerMag feed-forward width"),
-    ModelFlag("--n_class", "model.n_class", 2, int,
-              "EQTransformerMag: number of phases of the training windows (metadata)"),
+    ModelFlag("--n_class", "model.n_class", 1, int,
+              "EQTransformerMag output channels; a magnitude regressor has one output (the "
+              "magnitude), so only 1 is accepted (EQTransformer's phase-class count has no "
+              "counterpart in a regression)"),
     ModelFlag("--phases", "model.phases", "PS", str,
-              "EQTransformerMag: phases of the training windows (metadata)"),
+              "EQTransformerMag: the phases (P, S or PS) whose earliest pick starts the "
+              "magnitude label; traces without such a pick are not used"),
     ModelFlag("--sampling_rate", "model.sampling_rate", 100.0, float,
-              "EQTransformerMag: sampling rate of the training windows, Hz (metadata)"),
+              "EQTransformerMag: the rate (Hz) the dataset is resampled to on read (the "
+              "3000-sample window then spans 3000 / rate seconds)"),
 )
+LOG_AMPLITUDE_FLAG = ModelFlag(
+    "--log_amplitude", "model.log_amplitude", True, _bool,
+    "magnitude models: append the window's log10 peak amplitude per component (taken before "
+    "the per-window normalisation, which removes it) as 3 input channels constant in time; "
+    "--no-log_amplitude is the original framework's input (normalised waveforms only, "
+    "amplitude lost)", kind="bool")
+EQT_MAG_FLAGS = (LOG_AMPLITUDE_FLAG, *EQT_MAG_FLAGS)
 AMAG_FLAGS = (
+    LOG_AMPLITUDE_FLAG,
     ModelFlag("--lstm_hidden", "model.lstm_hidden", 128, int, "MagnitudeNet LSTM hidden size"),
     ModelFlag("--lstm_layers", "model.lstm_layers", 2, int, "MagnitudeNet BiLSTM layers"),
     ModelFlag("--dropout", "model.dropout", 0.2, float, "MagnitudeNet dropout"),
 )
 
 
+def _in_channels(c: ml_collections.ConfigDict) -> int:
+    return 6 if _bool(c.model.log_amplitude) else 3
+
+
+def magnitude_inputs(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The loader options of a magnitude model: ``amplitude`` (``--log_amplitude``) and
+    ``magnitude_phases`` (``--phases`` of the model types that have it, else ``PS``)."""
+    spec = resolve(config.model_type)
+    own = {f.field for f in spec.flags}
+    phases = str(config.model.phases) if "model.phases" in own else "PS"
+    return {"amplitude": "model.log_amplitude" in own and _bool(config.model.log_amplitude),
+            "magnitude_phases": phases}
+
+
+def magnitude_sampling_rate(config: ml_collections.ConfigDict) -> float:
+    """The rate the dataset is read at: ``--sampling_rate`` of the model types that have it
+    (EQTransformerMag), else ``config.data.sampling_rate``."""
+    own = {f.field for f in resolve(config.model_type).flags}
+    if "model.sampling_rate" in own:
+        return float(config.model.sampling_rate)
+    return float(config.data.sampling_rate)
+
+
 def _eqt_mag(c: ml_collections.ConfigDict) -> nn.Module:
     m = c.model
-    if len(str(m.phases)) != int(m.n_class):
-        raise ConfigError(f"--phases {m.phases!r} has {len(str(m.phases))} phases but "
-                          f"--n_class is {m.n_class}: make them agree")
+    if int(m.n_class) != 1:
+        raise ConfigError(f"--n_class {m.n_class}: a magnitude model has one output channel "
+                          "(the magnitude), so --n_class must be 1 (it counts EQTransformer's "
+                          "phase classes, which a regression does not have)")
+    phases = str(m.phases)
+    if not phases or set(phases) - {"P", "S"} or len(set(phases)) != len(phases):
+        raise ConfigError(f"--phases {phases!r}: use P, S or PS (the phases whose earliest "
+                          "pick starts the magnitude label)")
+    if float(m.sampling_rate) <= 0:
+        raise ConfigError(f"--sampling_rate {m.sampling_rate}: must be a positive rate in Hz")
     if int(m.transformer_d_model) % int(m.transformer_nhead):
         raise ConfigError(f"--transformer_d_model {m.transformer_d_model} must be divisible "
                           f"by --transformer_nhead {m.transformer_nhead}")
@@ -268,12 +310,13 @@ def _eqt_mag(c: ml_collections.ConfigDict) -> nn.Module:
         cnn_blocks=int(m.cnn_blocks), lstm_blocks=int(m.lstm_blocks),
         transformer_d_model=int(m.transformer_d_model), transformer_nhead=int(m.transformer_nhead),
         transformer_num_encoder_layers=int(m.transformer_num_encoder_layers),
-        transformer_dim_feedforward=int(m.transformer_dim_feedforward), n_class=int(m.n_class),
-        phases=str(m.phases), sampling_rate=float(m.sampling_rate), norm=str(m.norm))
+        transformer_dim_feedforward=int(m.transformer_dim_feedforward), in_channels=_in_channels(c),
+        norm=str(m.norm))
 
 
 register(ModelSpec(
-    "phasenet_mag", lambda c: PhaseNetMag(**_shared(c)), MAG_TASK, window=MAG_WINDOW,
+    "phasenet_mag", lambda c: PhaseNetMag(**_shared(c), in_channels=_in_channels(c)), MAG_TASK,
+    (LOG_AMPLITUDE_FLAG,), window=MAG_WINDOW,
     aliases=("PhaseNetMag",), train_defaults={"train.lr": 1e-3, "train.batch_size": 32,
                                               "train.warmup_epochs": 5},
     description="PhaseNet encoder-decoder with a 1-channel magnitude head"))
@@ -284,7 +327,8 @@ register(ModelSpec(
     description="EQTransformer encoder + multi-head transformer + magnitude head"))
 register(ModelSpec(
     "amag_v2",
-    lambda c: MagnitudeNet(**_shared(c), lstm_hidden=int(c.model.lstm_hidden),
+    lambda c: MagnitudeNet(**_shared(c), in_channels=_in_channels(c),
+                           lstm_hidden=int(c.model.lstm_hidden),
                            lstm_layers=int(c.model.lstm_layers), dropout=float(c.model.dropout)),
     MAG_TASK, AMAG_FLAGS, window=MAG_WINDOW, aliases=("MagnitudeNet", "AMAG_v2"),
     train_defaults={"train.lr": 1e-3, "train.batch_size": 64, "train.warmup_epochs": 5},

@@ -13,6 +13,7 @@ ends bit-identical to the uninterrupted run.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import jax
@@ -40,15 +41,24 @@ from jaxgeo.seismic.magnitude import mag_loss, magnitude_traces
 from jaxgeo.seismic.plots import plot_history
 
 __all__ = ["init_variables", "learning_rate", "create_state", "make_step", "make_dev_loss",
-           "train_phase", "train_mag", "train_model", "checkpointer"]
+           "train_phase", "train_mag", "train_model", "checkpointer",
+           "use_magnitude_sampling_rate", "forward"]
 
 log = get_logger("jaxgeo.seismic")
 
 
+@functools.lru_cache(maxsize=32)
+def _jit_init(module):
+    # One compiled initialisation: run eagerly, every parameter initialiser is compiled on its
+    # own (about 200 small compilations for EQTransformerMag, most of a short run's time).
+    return jax.jit(module.init)
+
+
 def init_variables(module, seed: int, window: int = 3001) -> dict:
-    """``module.init`` on a zero batch ``[1, window, channels]`` with key ``PRNGKey(seed)``."""
+    """``module.init`` on a zero batch ``[1, window, channels]`` with key ``PRNGKey(seed)``
+    (jit-compiled, once per module and shape)."""
     x = jnp.zeros((1, window, module.in_channels), jnp.float32)
-    return module.init(jax.random.PRNGKey(seed), x)
+    return _jit_init(module)(jax.random.PRNGKey(seed), x)
 
 
 def learning_rate(lr: float, decay_steps: int = 0) -> optax.Schedule:
@@ -76,9 +86,14 @@ def create_state(module, lr: float, seed: int, decay_steps: int = 0,
                              rng=jax.random.PRNGKey(seed + 1))
 
 
+@functools.lru_cache(maxsize=32)
 def make_step(module, task: registry.TaskSpec, schedule: optax.Schedule | None = None):
     """The pure train step ``(state, batch) -> (state, {"loss", "lr"})``, BatchNorm in train
-    mode; ``lr`` is `schedule` at this step (for the logs)."""
+    mode; ``lr`` is `schedule` at this step (for the logs).
+
+    The same step object is returned for equal arguments (Flax modules compare by their
+    fields), so the engine compiles it once per shape for several runs in one process (a
+    resumed run, Optuna trials)."""
 
     def loss_fn(params, batch_stats, batch, key):
         pred, updates = module.apply({"params": params, "batch_stats": batch_stats},
@@ -103,9 +118,7 @@ def make_dev_loss(module, task: registry.TaskSpec, loader, max_batches: int = 0,
     """``evaluate(state) -> {"dev_loss"}``: the sample-weighted mean loss over the dev
     windows (a last partial batch weighs by its size, not as a full batch)."""
 
-    @jax.jit
-    def window_losses(variables, x, y):
-        return task.loss(module.apply(variables, x), y)
+    predict = forward(module)
 
     def evaluate(state: TrainState) -> dict[str, float]:
         total, count = 0.0, 0
@@ -117,11 +130,33 @@ def make_dev_loss(module, task: registry.TaskSpec, loader, max_batches: int = 0,
             x, y = jnp.asarray(batch["X"]), jnp.asarray(batch[task.label])
             if mesh is not None:
                 x, y = parallel.replicate((x, y), mesh)
-            losses = np.asarray(window_losses(state.variables, x, y), np.float64)
+            losses = np.asarray(task.loss(predict(state.variables, x), y), np.float64)
             total, count = total + float(losses.sum()), count + len(losses)
         return {"dev_loss": total / max(count, 1)}
 
     return evaluate
+
+
+@functools.lru_cache(maxsize=32)
+def forward(module):
+    """jit ``(variables, X) -> module.apply(variables, X)`` (inference mode); one per module,
+    shared by the dev loss and the evaluation, so a model shape compiles its forward once."""
+
+    @jax.jit
+    def apply(variables, x):
+        return module.apply(variables, x)
+
+    return apply
+
+
+def use_magnitude_sampling_rate(config: ml_collections.ConfigDict) -> None:
+    """Set ``config.data.sampling_rate`` to the model's ``--sampling_rate`` (EQTransformerMag:
+    the dataset is resampled to it on read); logged when it changes the value."""
+    rate = registry.magnitude_sampling_rate(config)
+    if rate != float(config.data.sampling_rate):
+        log.info("reading the dataset at %.6g Hz (--sampling_rate; config.data.sampling_rate "
+                 "was %.6g)", rate, float(config.data.sampling_rate))
+        config.data.sampling_rate = rate
 
 
 def checkpointer(config: ml_collections.ConfigDict, directory: Path,
@@ -141,13 +176,50 @@ def _mesh(config: ml_collections.ConfigDict) -> Mesh | None:
     return mesh
 
 
-def _optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """Magnitude training: clip-by-global-norm 1.0, Adam or AdamW, a host-set LR scale."""
+@functools.lru_cache(maxsize=4)
+def _mag_transform(optimizer: str) -> optax.GradientTransformation:
+    """Clip-by-global-norm 1.0, Adam or AdamW with the learning rate (and weight decay) in
+    the optimizer state (``inject_hyperparams``), and the host-set LR scale. One object per
+    optimizer: runs that differ only in those values (Optuna trials) share the compiled step.
+    """
+    if optimizer == "adamw":
+        base = optax.inject_hyperparams(optax.adamw)(learning_rate=0.0, weight_decay=0.0)
+    else:
+        base = optax.inject_hyperparams(optax.adam)(learning_rate=0.0)
+    return with_lr_scale(optax.chain(optax.clip_by_global_norm(1.0), base))
+
+
+def _with_hyperparams(opt_state, values: dict[str, float]):
+    """`opt_state` with the ``inject_hyperparams`` values named in `values` replaced."""
+
+    def holds(node) -> bool:
+        return hasattr(node, "hyperparams") and set(values) <= set(node.hyperparams)
+
+    def put(node):
+        if not holds(node):
+            return node
+        hyper = {**node.hyperparams, **{k: jnp.asarray(v, jnp.asarray(node.hyperparams[k]).dtype)
+                                        for k, v in values.items()}}
+        return node._replace(hyperparams=hyper)
+
+    return jax.tree_util.tree_map(put, opt_state, is_leaf=holds)
+
+
+def _mag_state(config: ml_collections.ConfigDict, module, window: int) -> TrainState:
+    """Initial magnitude training state: clip 1.0 + Adam/AdamW at ``train.lr`` (AdamW with
+    ``train.weight_decay``), LR scale 1."""
     t = config.train
     opt = str(t.optimizer).lower()
-    base = (optax.adamw(float(t.lr), weight_decay=float(t.weight_decay)) if opt == "adamw"
-            else optax.adam(float(t.lr)))
-    return with_lr_scale(optax.chain(optax.clip_by_global_norm(1.0), base))
+    variables = init_variables(module, int(t.seed), window)
+    state = TrainState.create(params=variables["params"], tx=_mag_transform(opt),
+                              batch_stats=variables.get("batch_stats", {}),
+                              rng=jax.random.PRNGKey(int(t.seed) + 1))
+    values = {"learning_rate": float(t.lr)}
+    if opt == "adamw":
+        values["weight_decay"] = float(t.weight_decay)
+    part = state.part()
+    return state.with_part("model", part.replace(
+        opt_state=_with_hyperparams(part.opt_state, values)))
 
 
 def train_phase(config: ml_collections.ConfigDict, dataset=None):
@@ -189,22 +261,23 @@ def train_model(config: ml_collections.ConfigDict, dataset=None, on_epoch_end=No
     out = run_directory(config)
     mesh = _mesh(config)
     module = registry.build_model(config)
+    inputs: dict = {}
+    if magnitude:
+        use_magnitude_sampling_rate(config)
+        inputs = registry.magnitude_inputs(config)
     dataset = dataset if dataset is not None else configured_dataset(config)
     if magnitude:
-        dataset = magnitude_traces(dataset)
+        dataset = magnitude_traces(dataset, phases=inputs["magnitude_phases"])
     d, t = config.data, config.train
     common = dict(batch_size=int(t.batch_size), norm=str(config.model.norm),
                   sigma=float(d.sigma), prefetch=int(d.prefetch), pipeline=str(d.pipeline),
-                  window=spec.window, magnitude=magnitude)
+                  window=spec.window, magnitude=magnitude, **inputs)
     train_loader = phase_loader(dataset, "train", seed=int(t.seed), epochs=None, **common)
     dev_loader = phase_loader(dataset, "dev", seed=int(t.seed) + 1, epochs=1, drop_last=False,
                               **common)
     extra: dict = {}
     if magnitude:
-        variables = init_variables(module, int(t.seed), spec.window)
-        state = TrainState.create(params=variables["params"], tx=_optimizer(config),
-                                  batch_stats=variables.get("batch_stats", {}),
-                                  rng=jax.random.PRNGKey(int(t.seed) + 1))
+        state = _mag_state(config, module, spec.window)
         schedule = None
         extra = dict(lr_scale=LrScale(int(t.warmup_epochs), warmup_start=0.1,
                                       plateau_factor=0.5,
