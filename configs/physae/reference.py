@@ -17,7 +17,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.epochs = 10
     c.seed = 0
     c.stage = "A"
-    c.encoder_variant = "s"
+    c.encoder_variant = "s"  # "s" | "m" | "l" | "tiny" (tests)
+    c.drop_path = 0.2  # stochastic depth of the last encoder block
+    c.head_hidden = 256  # hidden width of the shared head
+    c.refiner_width = 32  # channels of each cascade refiner
     c.num_refiners = 2
     c.film = False
     c.mlp_dropout = 0.1

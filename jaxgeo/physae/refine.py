@@ -42,32 +42,33 @@ def gauss_newton(obs: ObservationModel, space: ParameterSpace, y, u0, *, steps: 
     m = mask.astype(dt)
 
     def resid(u):
-        return obs(space.denormalise(u)) - y
+        r = obs(space.denormalise(u)) - y
+        return r, r
 
     def normal(u):
-        r = resid(u)
-        j = jax.jacfwd(resid)(u) * m  # frozen entries: zero columns
-        return r, j
+        j, r = jax.jacfwd(resid, has_aux=True)(u)  # one forward-mode pass: J and r
+        return r, j * m  # frozen entries: zero columns
 
-    def body(carry, _):
-        u, lam, cost = carry
-        r, j = normal(u)
+    # One traced Jacobian (compiled once): iteration k evaluates the candidate u_cand (at
+    # k = 0 the start), keeps it if it lowers the cost, then proposes the next candidate
+    # from the accepted point. steps + 1 evaluations = `steps` LM trials.
+    def body(carry, k):
+        u, r, j, cost, lam, u_cand = carry
+        r_c, j_c = normal(u_cand)
+        cost_c = jnp.sum(r_c ** 2)
+        ok = (k == 0) | (jnp.isfinite(cost_c) & (cost_c < cost))  # the start always
+        u, r, j = (jnp.where(ok, a, b) for a, b in ((u_cand, u), (r_c, r), (j_c, j)))
+        cost = jnp.where(ok, cost_c, cost)
+        lam = jnp.where(k == 0, lam, jnp.where(ok, lam * 0.1, lam * 10.0))
         jtj = j.T @ j
-        g = j.T @ r
         damp = jtj + lam * jnp.diag(jnp.diag(jtj)) + jnp.diag(1.0 - m)  # identity on frozen
-        du = -jnp.linalg.solve(damp, g) * m
-        u_new = u + du
-        r_new = resid(u_new)
-        cost_new = jnp.sum(r_new ** 2)
-        ok = jnp.isfinite(cost_new) & (cost_new < cost)
-        u = jnp.where(ok, u_new, u)
-        cost = jnp.where(ok, cost_new, cost)
-        lam = jnp.where(ok, lam * 0.1, lam * 10.0)
-        return (u, lam, cost), None
+        u_next = u - jnp.linalg.solve(damp, j.T @ r) * m
+        return (u, r, j, cost, lam, u_next), None
 
-    cost0 = jnp.sum(resid(u0) ** 2)
-    (u, _, cost), _ = jax.lax.scan(body, (u0, jnp.asarray(lam0, dt), cost0), None, steps)
-    r, j = normal(u)
+    n_pix = obs.n_points
+    init = (u0, jnp.zeros(n_pix, dt), jnp.zeros((n_pix, u0.shape[-1]), dt),
+            jnp.asarray(jnp.inf, dt), jnp.asarray(lam0, dt), u0)
+    (u, r, j, cost, _, _), _ = jax.lax.scan(body, init, jnp.arange(steps + 1))
     n_free = jnp.sum(m)
     s2 = jnp.sum(r ** 2) / jnp.maximum(r.shape[0] - n_free, 1.0)
     jtj = j.T @ j + jnp.diag(1.0 - m)

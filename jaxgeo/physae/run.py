@@ -54,7 +54,8 @@ def build(c: ml_collections.ConfigDict):
     dtype = jnp.bfloat16 if str(c.precision) == "bf16" else jnp.float32
     model = PhysAE(obs, space, variant=c.encoder_variant, num_refiners=c.num_refiners,
                    film=c.film, mlp_dropout=c.mlp_dropout, refiner_dropout=c.refiner_dropout,
-                   dtype=dtype)
+                   drop_path=c.get("drop_path", 0.2), head_hidden=c.get("head_hidden", 256),
+                   refiner_width=c.get("refiner_width", 32), dtype=dtype)
     return space, obs, model
 
 
