@@ -117,6 +117,40 @@ def test_log_range_touching_zero_and_uncovered_window(window):
         ObservationModel.from_lines(window.lines, space, N, path_length_cm=1512.0)
 
 
+# EfficientNetV2 S/M/L stage tables (Tan & Le 2021, Table 4; kernel 3, SE ratio 0.25 of the
+# block's input channels in MBConv): (kind, expansion, stride, channels, repeats).
+EFFNETV2 = {
+    "s": (24, [("fused", 1, 1, 24, 2), ("fused", 4, 2, 48, 4), ("fused", 4, 2, 64, 4),
+               ("mb", 4, 2, 128, 6), ("mb", 6, 1, 160, 9), ("mb", 6, 2, 256, 15)], 1280),
+    "m": (24, [("fused", 1, 1, 24, 3), ("fused", 4, 2, 48, 5), ("fused", 4, 2, 80, 5),
+               ("mb", 4, 2, 160, 7), ("mb", 6, 1, 176, 14), ("mb", 6, 2, 304, 18),
+               ("mb", 6, 1, 512, 5)], 1280),
+    "l": (32, [("fused", 1, 1, 32, 4), ("fused", 4, 2, 64, 7), ("fused", 4, 2, 96, 7),
+               ("mb", 4, 2, 192, 10), ("mb", 6, 1, 224, 19), ("mb", 6, 2, 384, 25),
+               ("mb", 6, 1, 640, 7)], 1280),
+}
+
+
+def _hand_count(stem, table, head):
+    """Encoder scalars by hand: a conv k x (c_in/groups) x c_out without bias plus GroupNorm
+    scale and bias (2 c_out); SE = two Dense layers with biases."""
+    def conv_gn(c_in, c_out, k=1, groups=1):
+        return k * (c_in // groups) * c_out + 2 * c_out
+
+    n, c = conv_gn(1, stem, 3), stem  # stem: 1 input channel, kernel 3
+    for kind, e, _stride, ch, reps in table:
+        for _ in range(reps):
+            h = c * e
+            if kind == "fused":
+                n += conv_gn(c, ch, 3) if e == 1 else conv_gn(c, h, 3) + conv_gn(h, ch)
+            else:
+                r = max(1, c // 4)
+                n += (conv_gn(c, h) + conv_gn(h, h, 3, groups=h) + (h * r + r) + (r * h + h)
+                      + conv_gn(h, ch))
+            c = ch
+    return n + conv_gn(c, head)
+
+
 def test_parameter_counts(setup):
     space, obs = setup
     x = jnp.zeros((2, N))
@@ -133,7 +167,11 @@ def test_parameter_counts(setup):
     assert count("tiny") == 40 + 208 + 704 + 1572 + 576
     counts = {v: count(v) for v in ("s", "m", "l")}
     print("encoder parameters:", counts)
-    assert counts["s"] < counts["m"] < counts["l"]
+    for v, (stem, table, head) in EFFNETV2.items():
+        assert models.VARIANTS[v] == (stem, tuple(models.Block(*b) for b in table), head), v
+        assert counts[v] == _hand_count(stem, table, head), v
+    # the figures our docs give (the guide's ~3M/6M/12M is wrong for these widths)
+    assert [round(counts[v] / 1e6, 1) for v in ("s", "m", "l")] == [19.4, 51.6, 114.5]
     m = models.PhysAE(obs, space, variant="tiny", num_refiners=2)
     shapes = jax.eval_shape(lambda: m.init(jax.random.PRNGKey(0), x,
                                            method=models.PhysAE.init_all))
