@@ -336,3 +336,38 @@ def test_gauss_newton_recovers_parameters_float64(x64, window):
     print(f"Gauss-Newton max |u - u_true| = {err:.1e}")
     assert err <= 1e-6  # issue bound (normalised units), noise-free, float64
     assert np.asarray(out["rms"]).max() < 1e-10
+
+
+def test_cosine_warmup_schedule_and_bad_fields():
+    import ml_collections
+    import torch
+
+    from jaxgeo.core.config import ConfigError, load_config
+    from jaxgeo.physae.run import make_schedule, validate
+
+    root = Path(__file__).resolve().parents[1]
+    c = load_config(root / "configs" / "physae" / "reference.py")
+    c.update(dict(scheduler="cosine_warmup", lr=1e-3, warmup_epochs=1, t_0=2, t_mult=2,
+                  eta_min_ratio=0.1))
+    validate(c)
+    per_epoch = 4
+    sched = make_schedule(c, per_epoch)
+    ours = np.array([float(sched(s)) for s in range(4 + 24)])
+    # warmup by hand: 0.1 lr -> lr linearly over 4 steps
+    np.testing.assert_allclose(ours[:4], 1e-3 * (0.1 + 0.9 * np.arange(4) / 4), rtol=1e-6)
+    # then torch's SGDR (CosineAnnealingWarmRestarts, T_0 = 8 steps, T_mult = 2)
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-3)
+    ref_sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=8, T_mult=2,
+                                                                     eta_min=1e-4)
+    ref = []
+    for _ in range(24):
+        ref.append(opt.param_groups[0]["lr"])
+        opt.step()
+        ref_sched.step()
+    np.testing.assert_allclose(ours[4:], ref, rtol=1e-5)  # float32 cosine
+    assert make_schedule(ml_collections.ConfigDict(dict(lr=2e-3)), 4) == 2e-3  # constant
+    for field, value in (("t_0", 0), ("scheduler", "cosine")):
+        bad = load_config(root / "configs" / "physae" / "reference.py")
+        bad.update({"scheduler": "cosine_warmup", field: value})
+        with pytest.raises(ConfigError, match=field):
+            validate(bad)

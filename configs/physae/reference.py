@@ -27,6 +27,11 @@ def get_config() -> ml_collections.ConfigDict:
     c.refiner_dropout = 0.1
     c.optimizer = "adamw"
     c.lr = 1e-3
+    c.scheduler = "constant"  # "constant" | "cosine_warmup"
+    c.warmup_epochs = 1  # cosine_warmup: linear warmup epochs (from 0.1 lr)
+    c.t_0 = 10  # cosine_warmup: epochs of the first cosine cycle
+    c.t_mult = 1  # cosine_warmup: growth of each next cycle
+    c.eta_min_ratio = 0.01  # cosine_warmup: floor of the cosine, as a fraction of lr
     c.weight_decay = 1e-4
     c.lambda_param = 1.0
     c.lambda_angle = 0.0

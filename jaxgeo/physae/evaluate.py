@@ -28,7 +28,7 @@ import ml_collections
 import numpy as np
 
 from jaxgeo.core.checkpoint import Checkpointer
-from jaxgeo.core.config import ConfigError
+from jaxgeo.core.config import ConfigError, load_config
 from jaxgeo.core.files import write_json, write_text
 from jaxgeo.core.logging import get_logger, progress
 from jaxgeo.physae import data, metrics, refine
@@ -39,6 +39,7 @@ __all__ = ["METHODS", "load_run", "predict", "evaluate", "summary_table", "save_
            "evaluate_checkpoint"]
 
 METHODS = ("network", "refiners", "network+GN", "GN alone")
+REFERENCE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "physae" / "reference.py"
 log = get_logger("jaxgeo.physae")
 
 
@@ -57,7 +58,9 @@ def load_run(checkpoint: str | Path) -> tuple[ml_collections.ConfigDict, dict]:
                                 f"checkpoint folder, e.g. runs/physae/stage_A/best")
     for folder in (path, path.parent):
         if (folder / "config.json").is_file():
-            config = ml_collections.ConfigDict(json.loads((folder / "config.json").read_text()))
+            # the saved fields over today's defaults (a run saved before a field existed)
+            config = load_config(REFERENCE_CONFIG)
+            config.update(json.loads((folder / "config.json").read_text()))
             break
     else:
         raise FileNotFoundError(f"--checkpoint {path}: no config.json in it or its parent "
