@@ -6,7 +6,8 @@ baseline2; in u they are comparable). For one spectrum y (N,) and start u0 (9,):
     r(u) = obs(denormalise(u)) - y,  J = dr/du (N, 9)   (forward mode)
     (J^T J + lam diag(J^T J)) du = -J^T r;  accept if |r|^2 falls (lam /= 10), else lam *= 10
 
-Entries outside `mask` stay fixed. Uncertainty: cov_u = s^2 (J^T J)^-1 with
+Entries outside `mask` stay fixed; refined entries are projected onto the training box
+u in [0, 1] after each step (projected LM). Uncertainty: cov_u = s^2 (J^T J)^-1 with
 s^2 = |r|^2 / (N - p), mapped to physical units by the diagonal Jacobian of denormalise.
 """
 
@@ -40,6 +41,7 @@ def gauss_newton(obs: ObservationModel, space: ParameterSpace, y, u0, *, steps: 
     mask = jnp.asarray(space.predicted_mask() if mask is None else mask)
     dt = jnp.result_type(u0)
     m = mask.astype(dt)
+    lo, hi = jnp.where(mask, 0.0, -jnp.inf).astype(dt), jnp.where(mask, 1.0, jnp.inf).astype(dt)
 
     def resid(u):
         r = obs(space.denormalise(u)) - y
@@ -62,7 +64,9 @@ def gauss_newton(obs: ObservationModel, space: ParameterSpace, y, u0, *, steps: 
         lam = jnp.where(k == 0, lam, jnp.where(ok, lam * 0.1, lam * 10.0))
         jtj = j.T @ j
         damp = jtj + lam * jnp.diag(jnp.diag(jtj)) + jnp.diag(1.0 - m)  # identity on frozen
-        u_next = u - jnp.linalg.solve(damp, j.T @ r) * m
+        # projected step: the estimate stays inside the training box u in [0, 1] (outside
+        # it the simulator is extrapolated and T / mf_H2O / P trade off without bound)
+        u_next = jnp.clip(u - jnp.linalg.solve(damp, j.T @ r) * m, lo, hi)
         return (u, r, j, cost, lam, u_next), None
 
     n_pix = obs.n_points
