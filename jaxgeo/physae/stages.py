@@ -150,7 +150,8 @@ def make_step(model: PhysAE, stage: str, losses: LossConfig | None = None,
             loss = L.recon_mse(den, batch["clean"])
             return loss, ({"denoise_mse": loss}, stats)
         outs = model.apply(variables, batch["x"], batch["u"] if known else None,
-                           None if spec.refiners else 0, True, rngs={"dropout": k_drop})
+                           None if spec.refiners else 0, True, stage == "B1",
+                           rngs={"dropout": k_drop})
         terms = _terms(model, outs[-1], batch, names, spectral)
         values = jnp.stack([terms[n] for n in names])
         if losses.use_relobralo:
