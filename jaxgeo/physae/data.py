@@ -55,10 +55,22 @@ def sample_normalised(key, space: ParameterSpace, n: int, which: str = "train",
     return (u_lo + (u_hi - u_lo) * u).astype(dtype)
 
 
-@functools.partial(jax.jit, static_argnames=("obs", "space", "n", "which", "noise"))
 def make_batch(key, *, obs: ObservationModel, space: ParameterSpace, n: int,
                which: str = "train", noise: NoiseProfile | None = None) -> dict:
-    """One batch: ``{"x": noisy (n, N), "clean": (n, N), "u": normalised params (n, 9)}``."""
+    """One batch: ``{"x": noisy (n, N), "clean": (n, N), "u": normalised params (n, 9)}``.
+
+    jit-compiled once per (obs, space, n, which, noise), however the arguments are passed.
+
+    Args:
+      key: PRNG key; obs, space: forward model and parameter space; n: spectra;
+      which: "train" or "val" ranges; noise: a NoiseProfile or None (clean input).
+    """
+    return _make_batch(key, obs, space, int(n), which, noise)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
+def _make_batch(key, obs: ObservationModel, space: ParameterSpace, n: int, which: str,
+                noise: NoiseProfile | None) -> dict:
     k_param, k_noise = jax.random.split(key)
     u = sample_normalised(k_param, space, n, which)
     clean = jax.vmap(obs)(space.denormalise(u))

@@ -253,13 +253,21 @@ class PhysAE(nn.Module):
         """Normalised (B, 9) -> spectra (B, N), float32."""
         return jax.vmap(self.obs)(self.space.denormalise(u.astype(jnp.float32)))
 
-    def __call__(self, x, known=None, active_refiners: int | None = None, train: bool = False):
-        """Estimates after the head and after each active refiner: list of (B, 9)."""
+    def __call__(self, x, known=None, active_refiners: int | None = None, train: bool = False,
+                 frozen_backbone: bool = False):
+        """Estimates after the head and after each active refiner: list of (B, 9).
+
+        ``frozen_backbone`` stops the gradient at the head's estimate (stage B1: the
+        refiners' gradients are unchanged, the backward pass through the encoder and the
+        first re-simulation is skipped).
+        """
         mask = jnp.asarray(self.space.predicted_mask(), jnp.float32)
         if known is None:
             known = jnp.full((x.shape[0], len(self.space.names)), 0.5, jnp.float32)
         u = self.head(self.encoder(x, train), self._cond(known) if self.film else None, train)
         u = mask * u + (1 - mask) * known
+        if frozen_backbone:
+            u = jax.lax.stop_gradient(u)
         out = [u]
         n_active = self.num_refiners if active_refiners is None else active_refiners
         for k in range(n_active):

@@ -6,7 +6,8 @@ baseline2; in u they are comparable). For one spectrum y (N,) and start u0 (9,):
     r(u) = obs(denormalise(u)) - y,  J = dr/du (N, 9)   (forward mode)
     (J^T J + lam diag(J^T J)) du = -J^T r;  accept if |r|^2 falls (lam /= 10), else lam *= 10
 
-Entries outside `mask` stay fixed. Uncertainty: cov_u = s^2 (J^T J)^-1 with
+Entries outside `mask` stay fixed; refined entries are projected onto the training box
+u in [0, 1] after each step (projected LM). Uncertainty: cov_u = s^2 (J^T J)^-1 with
 s^2 = |r|^2 / (N - p), mapped to physical units by the diagonal Jacobian of denormalise.
 """
 
@@ -40,34 +41,38 @@ def gauss_newton(obs: ObservationModel, space: ParameterSpace, y, u0, *, steps: 
     mask = jnp.asarray(space.predicted_mask() if mask is None else mask)
     dt = jnp.result_type(u0)
     m = mask.astype(dt)
+    lo, hi = jnp.where(mask, 0.0, -jnp.inf).astype(dt), jnp.where(mask, 1.0, jnp.inf).astype(dt)
 
     def resid(u):
-        return obs(space.denormalise(u)) - y
+        r = obs(space.denormalise(u)) - y
+        return r, r
 
     def normal(u):
-        r = resid(u)
-        j = jax.jacfwd(resid)(u) * m  # frozen entries: zero columns
-        return r, j
+        j, r = jax.jacfwd(resid, has_aux=True)(u)  # one forward-mode pass: J and r
+        return r, j * m  # frozen entries: zero columns
 
-    def body(carry, _):
-        u, lam, cost = carry
-        r, j = normal(u)
+    # One traced Jacobian (compiled once): iteration k evaluates the candidate u_cand (at
+    # k = 0 the start), keeps it if it lowers the cost, then proposes the next candidate
+    # from the accepted point. steps + 1 evaluations = `steps` LM trials.
+    def body(carry, k):
+        u, r, j, cost, lam, u_cand = carry
+        r_c, j_c = normal(u_cand)
+        cost_c = jnp.sum(r_c ** 2)
+        ok = (k == 0) | (jnp.isfinite(cost_c) & (cost_c < cost))  # the start always
+        u, r, j = (jnp.where(ok, a, b) for a, b in ((u_cand, u), (r_c, r), (j_c, j)))
+        cost = jnp.where(ok, cost_c, cost)
+        lam = jnp.where(k == 0, lam, jnp.where(ok, lam * 0.1, lam * 10.0))
         jtj = j.T @ j
-        g = j.T @ r
         damp = jtj + lam * jnp.diag(jnp.diag(jtj)) + jnp.diag(1.0 - m)  # identity on frozen
-        du = -jnp.linalg.solve(damp, g) * m
-        u_new = u + du
-        r_new = resid(u_new)
-        cost_new = jnp.sum(r_new ** 2)
-        ok = jnp.isfinite(cost_new) & (cost_new < cost)
-        u = jnp.where(ok, u_new, u)
-        cost = jnp.where(ok, cost_new, cost)
-        lam = jnp.where(ok, lam * 0.1, lam * 10.0)
-        return (u, lam, cost), None
+        # projected step: the estimate stays inside the training box u in [0, 1] (outside
+        # it the simulator is extrapolated and T / mf_H2O / P trade off without bound)
+        u_next = jnp.clip(u - jnp.linalg.solve(damp, j.T @ r) * m, lo, hi)
+        return (u, r, j, cost, lam, u_next), None
 
-    cost0 = jnp.sum(resid(u0) ** 2)
-    (u, _, cost), _ = jax.lax.scan(body, (u0, jnp.asarray(lam0, dt), cost0), None, steps)
-    r, j = normal(u)
+    n_pix = obs.n_points
+    init = (u0, jnp.zeros(n_pix, dt), jnp.zeros((n_pix, u0.shape[-1]), dt),
+            jnp.asarray(jnp.inf, dt), jnp.asarray(lam0, dt), u0)
+    (u, r, j, cost, _, _), _ = jax.lax.scan(body, init, jnp.arange(steps + 1))
     n_free = jnp.sum(m)
     s2 = jnp.sum(r ** 2) / jnp.maximum(r.shape[0] - n_free, 1.0)
     jtj = j.T @ j + jnp.diag(1.0 - m)

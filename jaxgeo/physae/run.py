@@ -13,6 +13,7 @@ from jaxgeo.core.checkpoint import Checkpointer
 from jaxgeo.core.config import ConfigError, check_choice, check_positive, save_config
 from jaxgeo.core.logging import get_logger
 from jaxgeo.core.parallel import make_mesh
+from jaxgeo.core.schedules import cosine_warm_restarts
 from jaxgeo.core.train import fit
 from jaxgeo.physae import data, stages
 from jaxgeo.physae.models import VARIANTS, PhysAE
@@ -20,7 +21,7 @@ from jaxgeo.physae.observation import ObservationModel
 from jaxgeo.physae.params import build_space
 from jaxgeo.spectra import load_physae_yaml
 
-__all__ = ["REFERENCE_WINDOW", "validate", "build", "train_stage"]
+__all__ = ["REFERENCE_WINDOW", "validate", "build", "make_schedule", "train_stage"]
 
 REFERENCE_WINDOW = Path(__file__).resolve().parent / "data" / "physae_window_3085.yaml"
 log = get_logger("jaxgeo.physae")
@@ -40,6 +41,26 @@ def validate(c: ml_collections.ConfigDict) -> None:
         check_positive(c, f)
     if c.train_samples < c.batch_size:
         raise ConfigError(f"train_samples={c.train_samples} < batch_size={c.batch_size}")
+    check_choice(c, "scheduler", ("constant", "cosine_warmup"))
+    if c.scheduler == "cosine_warmup":
+        for f in ("t_0", "t_mult"):
+            if int(c[f]) < 1:
+                raise ConfigError(f"{f}={c[f]}: must be >= 1 (epochs) for cosine_warmup")
+        if int(c.warmup_epochs) < 0 or not 0.0 <= float(c.eta_min_ratio) <= 1.0:
+            raise ConfigError(f"warmup_epochs={c.warmup_epochs} must be >= 0 and "
+                              f"eta_min_ratio={c.eta_min_ratio} in [0, 1]")
+
+
+def make_schedule(c: ml_collections.ConfigDict, steps_per_epoch: int):
+    """The learning rate: ``c.lr`` constant, or ``cosine_warmup``: a linear warmup over
+    ``warmup_epochs`` (from 0.1 lr), then cosine decay to ``eta_min_ratio * lr`` with warm
+    restarts after ``t_0``, ``t_0 * t_mult``, ... epochs (SGDR; counted in steps of
+    `steps_per_epoch`)."""
+    if c.get("scheduler", "constant") == "constant":
+        return float(c.lr)
+    return cosine_warm_restarts(float(c.lr), int(c.t_0) * steps_per_epoch, int(c.t_mult),
+                                float(c.eta_min_ratio),
+                                warmup_steps=int(c.warmup_epochs) * steps_per_epoch)
 
 
 def build(c: ml_collections.ConfigDict):
@@ -54,7 +75,8 @@ def build(c: ml_collections.ConfigDict):
     dtype = jnp.bfloat16 if str(c.precision) == "bf16" else jnp.float32
     model = PhysAE(obs, space, variant=c.encoder_variant, num_refiners=c.num_refiners,
                    film=c.film, mlp_dropout=c.mlp_dropout, refiner_dropout=c.refiner_dropout,
-                   dtype=dtype)
+                   drop_path=c.get("drop_path", 0.2), head_hidden=c.get("head_hidden", 256),
+                   refiner_width=c.get("refiner_width", 32), dtype=dtype)
     return space, obs, model
 
 
@@ -87,7 +109,8 @@ def train_stage(c: ml_collections.ConfigDict):
     state = stages.create_state(
         model, c.stage, jax.random.PRNGKey(c.seed), stream.batch(0)["x"], params=init,
         losses=loss, tx_factory=lambda p: stages.make_optimizer(
-            p, c.stage, lr=c.lr, optimizer=c.optimizer, weight_decay=c.weight_decay))
+            p, c.stage, lr=make_schedule(c, stream.batches_per_epoch()),
+            optimizer=c.optimizer, weight_decay=c.weight_decay))
     devices = _devices(c.gpus)
     mesh = make_mesh(devices=devices) if len(devices) > 1 else None
     active = None if stages.STAGES[c.stage].refiners else 0

@@ -14,6 +14,7 @@ leaves do not change (weight decay included). The ReLoBRaLo state lives in the p
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ from jaxgeo.physae import losses as L
 from jaxgeo.physae.models import PhysAE
 
 __all__ = ["STAGES", "StageSpec", "stage_labels", "make_optimizer", "make_step",
-           "create_state", "LossConfig"]
+           "init_params", "create_state", "LossConfig"]
 
 
 @dataclass(frozen=True)
@@ -96,13 +97,23 @@ class LossConfig:
         return tuple(n for n in L.LOSS_TERMS if getattr(self, f"lambda_{n}") > 0)
 
 
+@functools.partial(jax.jit, static_argnames=("model",))
+def init_params(model: PhysAE, key, x_example) -> dict:
+    """Every sub-module's parameters (``method=PhysAE.init_all``), jit-compiled once per
+    model (a hashable module) and input shape.
+
+    Args:
+      model: the PhysAE module (static); key: PRNG key; x_example: (B, N) spectra.
+    """
+    return model.init(key, x_example, method=PhysAE.init_all)["params"]
+
+
 def create_state(model: PhysAE, stage: str, rng, x_example, *, tx_factory,
                  params: Mapping | None = None, losses: LossConfig | None = None
                  ) -> TrainState:
     """A TrainState for `stage`; `params` (e.g. the previous stage's) replace the init."""
     if params is None:
-        params = model.init(jax.random.PRNGKey(0) if rng is None else rng, x_example,
-                            method=PhysAE.init_all)["params"]
+        params = init_params(model, jax.random.PRNGKey(0) if rng is None else rng, x_example)
     params = jax.tree.map(jnp.asarray, dict(params))
     losses = LossConfig() if losses is None else losses
     stats = ({"relobralo": L.relobralo_init(len(losses.active()))} if losses.use_relobralo
@@ -139,7 +150,8 @@ def make_step(model: PhysAE, stage: str, losses: LossConfig | None = None,
             loss = L.recon_mse(den, batch["clean"])
             return loss, ({"denoise_mse": loss}, stats)
         outs = model.apply(variables, batch["x"], batch["u"] if known else None,
-                           None if spec.refiners else 0, True, rngs={"dropout": k_drop})
+                           None if spec.refiners else 0, True, stage == "B1",
+                           rngs={"dropout": k_drop})
         terms = _terms(model, outs[-1], batch, names, spectral)
         values = jnp.stack([terms[n] for n in names])
         if losses.use_relobralo:
