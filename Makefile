@@ -20,10 +20,12 @@ demo: $(STAMP)
 	$(PY) experiments/demo.py
 
 test: $(STAMP)
-	# Two processes: in one process of the whole suite XLA:CPU segfaults while compiling in
-	# tests/test_wave_acoustic.py (seen twice, 2026-12-02); the wave tests pass on their own.
-	$(PY) -m pytest tests --ignore-glob='tests/test_wave_*' --durations=25
-	$(PY) -m pytest tests/test_wave_*.py --durations=15
+	# One pytest process per test file: in one long process XLA:CPU has segfaulted while
+	# compiling (seen in test_wave_acoustic and test_spectra_noise, ~90% into a run, after
+	# thousands of compilations; cause not found). Every file still runs; any failure fails.
+	@status=0; for f in tests/test_*.py; do \
+		$(PY) -m pytest $$f -q --durations=3 || status=1; \
+	done; exit $$status
 
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

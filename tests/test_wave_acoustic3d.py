@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_wave_acoustic import rel_l2  # tests/ is on sys.path (rootdir-less import)
 
 import jaxgeo.wave as wave
 from jaxgeo.core.parallel import make_mesh
@@ -22,10 +23,6 @@ def green_3d(wavelet: np.ndarray, r: float) -> np.ndarray:
     omega = 2 * np.pi * np.fft.rfftfreq(n, DT)
     shifted = np.fft.rfft(wavelet, n) * np.exp(-1j * omega * r / C)
     return np.fft.irfft(shifted, n)[:wavelet.shape[-1]] / (4 * np.pi * r)
-
-
-def rel_l2(a, b) -> float:
-    return float(np.linalg.norm(np.asarray(a) - b) / np.linalg.norm(b))
 
 
 @pytest.fixture(scope="module")

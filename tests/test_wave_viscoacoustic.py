@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.special import hankel1
+from test_wave_acoustic import rel_l2
 from test_wave_gradients import assert_derivatives_match_fd
 
 import jaxgeo.wave as wave
@@ -42,10 +43,6 @@ def green_q(wavelet, r, vp, f_ref, tau_sigma, strengths, dt):
     g = np.zeros(f.shape, complex)
     g[1:] = np.conj(0.25j * hankel1(0, 2 * np.pi * f[1:] * r / c))
     return np.fft.irfft(np.fft.rfft(wavelet, n) * g, n)[..., :nt]
-
-
-def rel_l2(a, b) -> float:
-    return float(np.linalg.norm(np.asarray(a) - b) / np.linalg.norm(b))
 
 
 @pytest.fixture(scope="module")
