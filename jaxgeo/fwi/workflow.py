@@ -46,7 +46,7 @@ from jaxgeo.core.config import save_config
 from jaxgeo.core.logging import MetricWriter, get_logger
 from jaxgeo.core.parallel import gather, maybe_initialize_distributed
 from jaxgeo.core.train import Part, TrainState, fit
-from jaxgeo.fwi import encoding, filters, gradients, io, metrics, optim
+from jaxgeo.fwi import encoding, filters, gradients, io, metrics, migration, optim
 from jaxgeo.fwi.config import validate
 from jaxgeo.fwi.losses import make_loss
 from jaxgeo.fwi.setup import Problem, build_problem, with_dtype
@@ -623,8 +623,6 @@ def run_migration(config, *, observed: np.ndarray | None = None,
       observed: optional ``[n_shots, 1, n_rec, nt]`` data (else ``config.data.observed``).
       write: write the outputs (False: return them only).
     """
-    from jaxgeo.fwi import migration
-
     maybe_initialize_distributed()
     validate(config)
     method = str(config.mode)
@@ -662,7 +660,7 @@ def run_migration(config, *, observed: np.ndarray | None = None,
     refl = migration.reflectivity(image, s.spacing[0])
     out = Path(config.save_path) if write else None
     if write and jax.process_index() == 0:
-        from jaxgeo.fwi import plots
+        from jaxgeo.fwi import plots  # matplotlib only when writing figures
         out.mkdir(parents=True, exist_ok=True)
         save_config(config, out)
         io.save_npy(out / f"{method}_image.npy", image)
