@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from jaxgeo.spectra.absorption import line_state, spectrum_from_state
 from jaxgeo.spectra.constants import ATM_MBAR, LOSCHMIDT_CM3, T_STP_K
 from jaxgeo.spectra.linelist import LineList
-from jaxgeo.spectra.physics import number_density
+from jaxgeo.spectra.physics import number_density, volume_per_molecule
 
 
 def frequency_grid(sig0, dsig, poly_coeffs: Sequence[float] | jax.Array, n_points: int):
@@ -96,10 +96,13 @@ def optical_depth(
             lines, temperature, p_atm, profile=profile, diluent=diluent, wing=wing,
             line_mixing=line_mixing,
         )
-        # line_state includes the ideal-gas density; swap in the requested column.
+        # line_state includes the ideal-gas density; swap in the requested column. It is
+        # divided out as a product with k T / p: a quotient of two ~1e19 densities has a
+        # pressure tangent (column * d(ideal) / ideal^2) that overflows float32 (under jit
+        # XLA reassociates any rescaling of it), which made every pixel's tangent NaN.
         column = (x * total_density * path_length_cm if column_densities is None
                   else column_densities[name])
-        scale = column / number_density(temperature, p_atm)
+        scale = column * volume_per_molecule(temperature, p_atm)
         states.append(replace(state, strength=state.strength * scale))
     # One evaluation for all molecules (one Faddeeva call in the compiled program).
     joined = jax.tree.map(lambda *a: jnp.concatenate(a), *states)

@@ -93,3 +93,9 @@ def line_mixing_y(lines: LineList, temperature, p_atm) -> jax.Array:
 def number_density(temperature, p_atm) -> jax.Array:
     """Ideal-gas number density p/(k T), molecules/cm^3."""
     return p_atm * ATM_DYN_CM2 / (K_BOLTZMANN_ERG_K * temperature)
+
+
+def volume_per_molecule(temperature, p_atm) -> jax.Array:
+    """Ideal-gas k T / p, cm^3 per molecule (~4e-20): 1 / `number_density` without the ~1e19
+    intermediate, so that products with other densities stay inside float32's range."""
+    return K_BOLTZMANN_ERG_K * temperature / (p_atm * ATM_DYN_CM2)
