@@ -44,8 +44,8 @@ def get_config():
     config.multiscale.bands = ["all"]
     config.training.epochs = 4
     config.training.step_per_epoch = 3
-    config.optim.name = "cg"
-    config.optim.lr = {"vp": 30.0}          # largest model change per update (m/s)
+    config.optim.name = "adam"
+    config.optim.lr = {"vp": 30.0}          # m/s per update (adam's step size)
     config.grad.smooth = True
     config.grad.smooth_sigma = (1.5, 1.5, 1.5)
     config.grad.smooth_radius = (4, 4, 4)
