@@ -39,6 +39,7 @@ def tiny_config(tmp: Path):
     g.rec_y_first, g.rec_y_last, g.rec_y_step = 2, 12, 4
     c.wavelet.freq, c.wavelet.delay = 10.0, 0.1
     c.boundary.pml_width = 5
+    c.model.bounds.vp = (1400.0, 3000.0)
     c.devices.num_devices = 1
     c.log.figures = False
     c.save_path = str(tmp / "run")
@@ -124,6 +125,7 @@ def _small_settings_config(shape):
     c.model.procedural.nz, c.model.procedural.ny, c.model.procedural.nx = shape
     c.model.procedural.anomaly_center = (1.0, 1.0, 1.0)
     c.wavelet.freq, c.boundary.pml_width = 10.0, 5
+    c.model.bounds.vp = (1400.0, 3000.0)
     c.data.observed = "unused.h5"
     return c
 
