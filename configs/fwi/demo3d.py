@@ -6,7 +6,11 @@
 A 3-D run is selected by the 3-D model (``model.procedural.ny > 0`` here, or a
 ``[nz, ny, nx]`` .npy in ``model.true.vp``/``model.init.vp``) with ``equation: acoustic``,
 as in Seistorch. 4 shots on a 2 x 2 surface grid, 64 receivers on an 8 x 8 surface grid,
-Ricker 8 Hz. Run time and result: see the measured figures at the end of this docstring.
+Ricker 8 Hz, Adam 4 epochs x 3 updates.
+
+Measured (2 cores shared, load ~6): forward 12 s wall (8.6 s CPU); inversion 152 s wall
+(81 s CPU); model RMS error 31.3 -> 26.2 m/s over the 12 updates (adam lr 30, in-process
+run of the same config), figures/model_vp.png shows z-x, z-y and depth slices.
 """
 
 from jaxgeo.fwi.config import default_config

@@ -193,7 +193,7 @@ def geometry_3d(config, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.nda
 
 
 def _wavelet(config) -> np.ndarray:
-    from jaxgeo.fwi.setup import _wavelet as wavelet_2d   # the same wavelet in 2-D and 3-D
+    from jaxgeo.fwi.setup import _wavelet as wavelet_2d  # the same wavelet in 2-D and 3-D
     return wavelet_2d(config)
 
 
