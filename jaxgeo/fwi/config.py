@@ -45,6 +45,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.procedural = ml_collections.ConfigDict()
     c.model.procedural.nz = 40
     c.model.procedural.nx = 80
+    c.model.procedural.ny = 0            # > 0: a 3-D [nz, ny, nx] model (jaxgeo.fwi.problem3d)
+    c.model.procedural.layer_depth = 0   # 3-D: vp += layer_dv below this row (0: no layer)
+    c.model.procedural.layer_dv = 0.0
     c.model.procedural.v_top = 1800.0    # vp at the top of the linear background
     c.model.procedural.v_bottom = 2600.0
     c.model.procedural.vp_vs = 1.73      # vs = vp / vp_vs (elastic)
@@ -73,6 +76,12 @@ def default_config() -> ml_collections.ConfigDict:
     c.geometry.rec_depth = 1
     c.geometry.spread = "fixed"          # fixed | moving
     c.geometry.num_shots = 0             # use the first N shots of the files (0: all)
+    c.geometry.src_y_first = 0           # 3-D: y cells of the source and receiver grids
+    c.geometry.src_y_last = 1            # (sources: first..last exclusive by step, times
+    c.geometry.src_y_step = 1            # the x range; receivers: absolute or, moving,
+    c.geometry.rec_y_first = 0           # offsets from the source)
+    c.geometry.rec_y_last = 1
+    c.geometry.rec_y_step = 1
 
     c.wavelet = ml_collections.ConfigDict()
     c.wavelet.kind = "ricker"            # ricker | file
@@ -232,9 +241,9 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         check_type(config, field, int)
     dx = config.dx
     dxs = dx if isinstance(dx, (tuple, list)) else (dx,)
-    if not all(isinstance(d, (int, float)) and d > 0 for d in dxs) or len(dxs) not in (1, 2):
-        raise ConfigError(f"config.dx = {dx!r} is not allowed; give a spacing in metres > 0 "
-                          "or a (dz, dx) pair")
+    if not all(isinstance(d, (int, float)) and d > 0 for d in dxs) or len(dxs) not in (1, 2, 3):
+        raise ConfigError(f"config.dx = {dx!r} is not allowed; give a spacing in metres > 0, "
+                          "a (dz, dx) pair or, 3-D, a (dz, dy, dx) triple")
     orders = (4,) if config.equation == "elastic" else (2, 4, 6, 8)
     check_choice(config, "order", orders)
     check_choice(config, "model.source", ("files", "procedural"))

@@ -1,6 +1,7 @@
 """Gradient processing applied before the optimizer step (Seistorch's --grad-cut/-smooth/-clip).
 
-All functions are pure, act on one 2D model gradient ``[nz, nx]`` and are jit-friendly.
+All functions are pure, act on one model gradient ``[nz, nx]`` (or 3-D ``[nz, ny, nx]``)
+and are jit-friendly.
 """
 
 from __future__ import annotations
@@ -39,18 +40,30 @@ def _smooth_axis(x: Array, kernel: np.ndarray, axis: int) -> Array:
     return out
 
 
-def smooth(grad: Array, sigma: float | tuple[float, float], radius: int | tuple[int, int]) -> Array:
+def _per_axis(value, ndim: int) -> tuple:
+    """One value per axis: a scalar repeated; for 3-D a ``(z, x)`` pair -> ``(z, x, x)``."""
+    if np.isscalar(value):
+        return (value,) * ndim
+    value = tuple(value)
+    if ndim == 3 and len(value) == 2:
+        return (value[0], value[1], value[1])
+    if len(value) != ndim:
+        raise ValueError(f"smoothing parameter {value!r} needs one value per axis ({ndim})")
+    return value
+
+
+def smooth(grad: Array, sigma: float | tuple[float, ...], radius: int | tuple[int, ...]) -> Array:
     """``--grad-smooth``: separable Gaussian smoothing.
 
     ``sigma`` (cells) and ``radius`` (cells; the kernel spans ``-radius..radius``) are given
-    per axis ``(z, x)`` or as one value. The kernel is normalised to sum 1; edges use
+    per axis ``(z, x)`` (3-D: ``(z, y, x)``; a ``(z, x)`` pair uses its x value for y) or as
+    one value. The kernel is normalised to sum 1; edges use
     symmetric reflection. Equals ``scipy.ndimage.gaussian_filter(g, sigma, mode="reflect",
     radius=radius)``. A sigma of 0 leaves that axis unchanged.
     """
-    sig = (sigma, sigma) if np.isscalar(sigma) else tuple(sigma)
-    rad = (radius, radius) if np.isscalar(radius) else tuple(radius)
+    sig, rad = _per_axis(sigma, grad.ndim), _per_axis(radius, grad.ndim)
     out = grad
-    for axis in (0, 1):
+    for axis in range(grad.ndim):
         if sig[axis] > 0 and rad[axis] > 0:
             out = _smooth_axis(out, gaussian_kernel(sig[axis], int(rad[axis])), axis)
     return out
@@ -90,14 +103,14 @@ def illumination_weight(energy: Array, sigma: float | tuple[float, float] = 3.0,
     ``(1 + floor) / floor`` relative to the best illuminated cells.
 
     Args:
-      energy: ``[nz, nx]`` source illumination, ``sum_shots sum_t u^2`` (see
+      energy: ``[nz, nx]`` (or ``[nz, ny, nx]``) source illumination, ``sum_shots sum_t u^2`` (see
         :func:`jaxgeo.fwi.simulate.source_illumination`).
-      sigma: smoothing (cells), one value or ``(z, x)``.
+      sigma: smoothing (cells), one value or ``(z, x)`` (3-D: ``(z, y, x)``).
       floor: the water level, relative to the peak of ``H`` (> 0).
     """
     if not floor > 0:
         raise ValueError(f"illumination floor must be > 0, got {floor}")
-    sig = (sigma, sigma) if np.isscalar(sigma) else tuple(sigma)
+    sig = _per_axis(sigma, np.ndim(energy))
     rad = tuple(int(np.ceil(3 * s)) for s in sig)
     h = smooth(jnp.asarray(energy), sig, rad)
     h = h / jnp.max(h)

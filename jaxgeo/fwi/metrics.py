@@ -4,7 +4,9 @@
 * ``relative_error``: ||m - m_true||_2 / ||m_true||_2 (dimensionless).
 * ``ssim``: mean structural similarity (Wang et al. 2004) with a Gaussian window of
   ``sigma`` cells (default 1.5), K1 = 0.01, K2 = 0.03, dynamic range = the joint range of
-  both models.
+  both models. 3-D models ``[nz, ny, nx]`` use a 3-D Gaussian window (the same
+  ``sigma`` on every axis; ``scipy.ndimage.gaussian_filter`` in 3-D), not a mean over
+  2-D slices. rms_error and relative_error are dimension-free.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ def relative_error(model: np.ndarray, true: np.ndarray) -> float:
 
 
 def ssim(model: np.ndarray, true: np.ndarray, sigma: float = 1.5) -> float:
-    """Mean SSIM of two ``[nz, nx]`` models (Gaussian window of ``sigma`` cells)."""
+    """Mean SSIM of two ``[nz, nx]`` (or ``[nz, ny, nx]``: 3-D window) models (Gaussian
+    window of ``sigma`` cells)."""
     a, b = np.asarray(model, np.float64), np.asarray(true, np.float64)
     span = max(a.max(), b.max()) - min(a.min(), b.min())
     c1, c2 = (0.01 * span) ** 2, (0.03 * span) ** 2

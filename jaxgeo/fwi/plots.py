@@ -16,8 +16,11 @@ from jaxgeo.core.plotting import save_figure  # noqa: E402
 def to_image(array: np.ndarray, symmetric: bool = False,
              vmax: float | None = None) -> np.ndarray:
     """``[nz, nx]`` -> ``[nz, nx, 3]`` uint8 (viridis, or seismic when ``symmetric``,
-    scaled to ``±vmax``, default ``max|array|``)."""
+    scaled to ``±vmax``, default ``max|array|``). A 3-D ``[nz, ny, nx]`` array shows its
+    middle y slice ``[nz, nx]``."""
     a = np.asarray(array, np.float64)
+    if a.ndim == 3:
+        a = a[:, a.shape[1] // 2]
     if symmetric:
         m = vmax or np.max(np.abs(a)) or 1.0
         norm, cmap = (a / m + 1) / 2, plt.get_cmap("seismic")
@@ -49,6 +52,9 @@ def final_figures(directory: Path, problem, params: dict, history: np.ndarray,
         panels = [("initial", problem.init_model[name]), ("inverted", inv)]
         if problem.true_model is not None:
             panels.insert(0, ("true", problem.true_model[name]))
+        if np.ndim(inv) == 3:
+            paths.append(model_slices_3d(panels, name, directory / f"model_{name}.png"))
+            continue
         lo = min(float(np.min(p)) for _, p in panels)
         hi = max(float(np.max(p)) for _, p in panels)
         fig, axes = plt.subplots(len(panels), 1, figsize=(6, 2.2 * len(panels)))
@@ -95,4 +101,28 @@ def migration_image(image: np.ndarray, spacing: tuple[float, float], path: Path,
     ax.set_xlabel("x (m)")
     ax.set_ylabel("depth (m)")
     ax.set_title(title)
+    return save_figure(fig, path)
+
+
+def model_slices_3d(panels: list[tuple[str, np.ndarray]], name: str, path: Path,
+                    centre: tuple[int, int, int] | None = None) -> Path:
+    """Three orthogonal slices through each ``[nz, ny, nx]`` model in ``panels``
+    (``(title, model)`` rows): ``z-x`` at ``y = cy``, ``z-y`` at ``x = cx`` and the depth
+    slice ``y-x`` at ``z = cz``; ``centre`` defaults to the cell of the largest difference
+    between the first two panels (the anomaly), one colour scale for all."""
+    models = [np.asarray(m, np.float64) for _, m in panels]
+    if centre is None:
+        diff = np.abs(models[0] - models[1]) if len(models) > 1 else models[0]
+        centre = tuple(int(i) for i in np.unravel_index(np.argmax(diff), diff.shape))
+    cz, cy, cx = centre
+    lo, hi = min(m.min() for m in models), max(m.max() for m in models)
+    fig, axes = plt.subplots(len(panels), 3, figsize=(10, 2.6 * len(panels)), squeeze=False)
+    for row, ((title, _), m) in enumerate(zip(panels, models, strict=True)):
+        cuts = ((m[:, cy, :], f"z-x at y={cy}", "x"), (m[:, :, cx], f"z-y at x={cx}", "y"),
+                (m[cz], f"y-x at z={cz}", "x"))
+        for ax, (img, label, xlabel) in zip(axes[row], cuts, strict=True):
+            im = ax.imshow(img, cmap="jet", vmin=lo, vmax=hi, aspect="auto")
+            ax.set_title(f"{title} {name}: {label}", fontsize=9)
+            ax.set_xlabel(f"{xlabel} (cells)")
+        fig.colorbar(im, ax=axes[row].tolist(), label="m/s" if name != "rho" else "kg/m^3")
     return save_figure(fig, path)

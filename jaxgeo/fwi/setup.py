@@ -179,7 +179,11 @@ def _wavelet(config) -> np.ndarray:
 
 
 def build_problem(config, *, need_true: bool = False) -> Problem:
-    """Load and check everything a run needs. Raises before any propagation."""
+    """Load and check everything a run needs. Raises before any propagation.
+    A 3-D vp model is built by :func:`jaxgeo.fwi.problem3d.build_problem_3d`."""
+    from jaxgeo.fwi import problem3d  # it imports this module
+    if problem3d.is_3d(config):
+        return problem3d.build_problem_3d(config, need_true=need_true)
     params = PARAMETERS[config.equation]
     if config.model.source == "procedural":
         true, init = procedural_models(config)

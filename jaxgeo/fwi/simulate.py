@@ -142,6 +142,9 @@ def source_illumination(model: Mapping[str, np.ndarray], amplitudes: np.ndarray,
       settings: the run's :class:`~jaxgeo.fwi.setup.SimSettings`.
       rows_per_call: model rows recorded per forward run (memory ``rows * nx * nt``).
     """
+    if np.ndim(model["vp"]) == 3:
+        from jaxgeo.fwi.problem3d import source_illumination_3d
+        return source_illumination_3d(model, amplitudes, src, settings)
     nz, nx = np.asarray(model["vp"]).shape
     n_shots = src.shape[0]
     run = jax.jit(lambda m, a, s_, r_: simulate(m, a, s_, r_, settings))
