@@ -9,12 +9,23 @@ batchsize: both see `batchsize` shots per update, codingfwi simulates them in on
 propagation), and the final errors of both. Writes its section of RESULTS.md.
 
     .venv/bin/python benchmarks/fwi_marmousi.py [--updates 8] [--batchsize 8]
+
+``--shipped`` instead runs the shipped recipe ``configs/fwi/marmousi_acoustic.py`` unchanged
+(87 x 281 cells of 40 m, from linear_vp.npy, data modelled with the same propagator) and
+records its curve: relative model error ||v - v_true|| / ||v_true|| and SSIM (Gaussian
+window, sigma 1.5 cells) after every epoch against wall time and process CPU time
+(``resource.getrusage``: on the shared 2-core machine CPU time / 2 estimates the wall time
+of a quiet machine), with the 1-minute load average. Section ``fwi_marmousi: shipped``.
+
+    .venv/bin/python benchmarks/fwi_marmousi.py --shipped
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -27,7 +38,7 @@ from _results import record  # noqa: E402
 
 from jaxgeo.fwi import workflow  # noqa: E402
 from jaxgeo.fwi.config import default_config  # noqa: E402
-from jaxgeo.fwi.metrics import ssim  # noqa: E402
+from jaxgeo.fwi.metrics import relative_error, ssim  # noqa: E402
 from jaxgeo.fwi.setup import build_problem  # noqa: E402
 from jaxgeo.fwi.simulate import forward_all, make_mesh  # noqa: E402
 
@@ -66,16 +77,91 @@ def run(config, problem, observed, coding):
     return res, total
 
 
+def _cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def shipped_config():
+    """``configs/fwi/marmousi_acoustic.py`` with its data paths pointed at ``DATA``."""
+    path = ROOT / "configs" / "fwi" / "marmousi_acoustic.py"
+    spec = importlib.util.spec_from_file_location("marmousi_acoustic", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    c = module.get_config()
+    c.model.true = {"vp": str(DATA / "true_vp.npy"), "vs": "", "rho": ""}
+    c.model.init = {"vp": str(DATA / "linear_vp.npy"), "vs": "", "rho": ""}
+    c.model.seabed = str(DATA / "seabed.npy")
+    c.log.tensorboard = c.log.figures = False
+    return c
+
+
+def run_shipped() -> int:
+    """The shipped recipe, error and SSIM per epoch vs wall and CPU time (module doc)."""
+    config = shipped_config()
+    problem = build_problem(config, need_true=True)
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    observed = forward_all(problem.true_model, problem.source_amplitudes(),
+                           problem.source_locations, problem.receiver_locations,
+                           problem.settings, make_mesh(1))
+    t_fwd, c_fwd = time.perf_counter() - t0, _cpu_seconds() - c0
+    true, init = problem.true_model["vp"], problem.init_model["vp"]
+    rows = [("start", -1, relative_error(init, true), ssim(init, true), 0.0, 0.0,
+             os.getloadavg()[0])]
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+
+    def callback(event, info):
+        if event == "epoch":
+            m = info["model"]["vp"]
+            rows.append((config.multiscale.bands[info["band"]], info["epoch"],
+                         relative_error(m, true), ssim(m, true), time.perf_counter() - t0,
+                         _cpu_seconds() - c0, os.getloadavg()[0]))
+
+    workflow.invert(config, observed=observed, problem=problem, write=False,
+                    callback=callback)
+    best = min(rows, key=lambda r: r[2])
+    lines = [f"grid {problem.shape} cells of {problem.settings.spacing[1]:g} m, nt "
+             f"{problem.nt}, dt {problem.settings.dt:g} s, {problem.n_shots} shots, Ricker "
+             f"{config.wavelet.freq:g} Hz; bands {list(config.multiscale.bands)} x "
+             f"{config.training.epochs} epochs x {config.training.step_per_epoch} updates "
+             f"({config.training.num_batches} minibatches); {config.optim.name} lr "
+             f"{dict(config.optim.lr)} m/s, epoch decay {config.optim.epoch_decay}, band "
+             f"decay {config.optim.band_decay}; observed data: {t_fwd:.0f} s wall, "
+             f"{c_fwd:.0f} s CPU (not counted below). SSIM: Gaussian window sigma 1.5 cells.",
+             "",
+             "| band (Hz) | epoch | rel. model error | SSIM | wall (s) | CPU (s) | "
+             "CPU/2 (s) | load (1 min) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for band, epoch, err, sim, wall, cpu, load in rows:
+        lines.append(f"| {band} | {epoch} | {err:.4f} | {sim:.4f} | {wall:.0f} | {cpu:.0f} | "
+                     f"{cpu / 2:.0f} | {load:.2f} |")
+    end = rows[-1]
+    lines.append(f"\nStart {rows[0][2]:.4f} / {rows[0][3]:.3f} -> end {end[2]:.4f} / "
+                 f"{end[3]:.3f} (rel. error / SSIM) in {end[4] / 60:.1f} min wall, "
+                 f"{end[5] / 60:.1f} min CPU (quiet-machine estimate {end[5] / 120:.1f} min); "
+                 f"best rel. error {best[2]:.4f}. Target (issue 17): <= 0.17 and >= 0.60 "
+                 "within 30 min on 2 cores; goal <= 0.13 and >= 0.70.")
+    text = "\n".join(lines)
+    print(text)
+    record("fwi_marmousi: shipped", "fwi_marmousi: shipped config marmousi_acoustic.py",
+           "Per-shot inversion with configs/fwi/marmousi_acoustic.py as shipped.", text)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--updates", type=int, default=8)
     ap.add_argument("--batchsize", type=int, default=8)
     ap.add_argument("--opt", default="sd", choices=("sd", "cg", "adam", "lbfgs"))
     ap.add_argument("--lr", type=float, default=60.0, help="vp learning rate (m/s)")
+    ap.add_argument("--shipped", action="store_true",
+                    help="run configs/fwi/marmousi_acoustic.py and record its curve")
     args = ap.parse_args()
     if not DATA.is_dir():
         print(f"Marmousi files not found in {DATA}")
         return 1
+    if args.shipped:
+        return run_shipped()
     config = make_config(args.updates, args.batchsize, Path("/tmp/jaxgeo_fwi_bench"),
                          args.opt, args.lr)
     problem = build_problem(config, need_true=True)

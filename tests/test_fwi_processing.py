@@ -30,6 +30,18 @@ def test_smooth_equals_scipy_gaussian_filter(grad, sigma, radius):
     np.testing.assert_allclose(out, ref, atol=1e-5)  # float32 accumulation of ~20 taps
 
 
+def test_process_cuts_again_after_smoothing_scipy(grad):
+    # the water (mask 0) must get no update even though smoothing spreads the gradient
+    mask = np.ones_like(grad)
+    mask[:7] = 0.0
+    out = np.asarray(gradients.process(jnp.asarray(grad), mask=jnp.asarray(mask),
+                                       smooth_sigma=(2.0, 3.0), smooth_radius=(6, 9)))
+    ref = ndimage.gaussian_filter(grad.astype(np.float64) * mask, (2.0, 3.0), mode="reflect",
+                                  radius=(6, 9)) * mask
+    assert np.all(out[:7] == 0.0)
+    np.testing.assert_allclose(out, ref, atol=1e-5)  # float32 accumulation of ~20 taps
+
+
 def test_clip_at_quantile(grad):
     out = np.asarray(gradients.clip(jnp.asarray(grad), 0.02))
     t = np.quantile(np.abs(grad.astype(np.float64)), 0.98)

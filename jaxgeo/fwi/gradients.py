@@ -83,11 +83,17 @@ def clip(grad: Array, clipvalue: float) -> Array:
 
 def process(grad: Array, *, mask: Array | None = None, smooth_sigma=None, smooth_radius=None,
             clipvalue: float | None = None) -> Array:
-    """Apply, in order, cut (if ``mask``), smooth (if sigma/radius), clip (if ``clipvalue``)."""
+    """Apply, in order, cut (if ``mask``), smooth (if sigma/radius), clip (if ``clipvalue``).
+
+    With both a mask and smoothing the mask is applied again after smoothing: smoothing a
+    cut gradient spreads it back into the water, whose velocity must stay fixed.
+    """
     if mask is not None:
         grad = cut(grad, mask)
     if smooth_sigma is not None and smooth_radius is not None:
         grad = smooth(grad, smooth_sigma, smooth_radius)
+        if mask is not None:
+            grad = cut(grad, mask)
     if clipvalue is not None:
         grad = clip(grad, clipvalue)
     return grad
