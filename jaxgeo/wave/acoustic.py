@@ -26,15 +26,17 @@ from jax.custom_derivatives import linear_call
 
 from jaxgeo.wave import checks
 from jaxgeo.wave.acoustic3d import acoustic_3d_kernel
-from jaxgeo.wave.adjoint import linear_time_loop
+from jaxgeo.wave.adjoint import linear_time_loop, transposed_time_loop
 from jaxgeo.wave.pml import (
     axis_profiles,
     correct_derivative,
     cpml_correction,
+    cpml_correction_transpose,
     embed_blocks,
     embed_strips,
     pml_velocity,
     strip_profiles,
+    take_along,
 )
 from jaxgeo.wave.stencils import (
     first_derivative,
@@ -69,14 +71,18 @@ def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations
         O(nt/k + k) wavefields); ``None`` picks ~sqrt(nt), ``0`` disables checkpointing.
       pml_freq: frequency (Hz) the CPML is tuned to; default: the peak of the source
         spectrum.
-      adjoint: ``True``: reverse mode runs the adjoint-state loop
-        of `jaxgeo.wave.adjoint` (forward storage: the loop carry every
-        ``checkpoint_every`` steps; the backward pass recomputes one chunk at a time and
-        runs the transposed step backwards in time, accumulating the vp (and rho) gradient
-        step by step); constant and variable density; equal to the autodiff gradient to
-        rounding, but not yet faster (its backward
-        step is still JAX's transpose of the forward step), and no second derivatives.
-        ``False`` (default): JAX autodiff of the checkpointed loop (jvp, grad, HVP).
+      adjoint: ``True``: reverse mode runs the adjoint-state method. Constant density:
+        a hand-written transposed step (`jaxgeo.wave.adjoint.transposed_time_loop`): the
+        forward pass stores the loop carry every ``checkpoint_every`` steps, the backward
+        pass recomputes one chunk storing each step's stretched Laplacian and runs the
+        transposed steps backwards in time, accumulating the vp gradient as
+        ``sum_t lambda_{t+1} * lap u_t``; ``checkpoint_every=0`` stores every step's
+        Laplacian in the forward pass instead (no recomputation; memory
+        ``nt * n_shots * NZ * NX`` values). Variable density: `linear_time_loop`, whose
+        backward step is JAX's transpose of the forward step. Equal to the autodiff
+        gradient to rounding; no second derivatives (use ``False`` for Hessian-vector
+        products). ``False`` (default): JAX autodiff of the checkpointed loop (jvp, grad,
+        HVP).
       mesh: optional `jax.sharding.Mesh` (one axis, e.g. from
         `jaxgeo.core.parallel.make_mesh("shots")`): shots are sharded over its devices
         (n_shots must divide evenly) and the result is returned in shot order.
@@ -277,6 +283,42 @@ def _grid_reads_transpose(cts, g: GridReads):
     return jnp.pad(total, pad)
 
 
+def _add_block(total, block, axis: int, start: int):
+    """``total`` with ``block`` added at ``start`` along ``axis`` (an in-place update)."""
+    index = [0] * total.ndim
+    index[axis] = start
+    current = jax.lax.dynamic_slice(total, index, block.shape)
+    return jax.lax.dynamic_update_slice(total, current + block, index)
+
+
+def grid_reads_transpose_on_grid(cts, g: GridReads):
+    """The grid part of `_grid_reads_transpose` for a field read with ``halo = h``.
+
+    Args:
+      cts: cotangents of `grid_reads`'s outputs: the Laplacian and the interior on the
+        grid ``[S, NZ, NX]``, and the z and x strips (as `grid_reads` returns them).
+      g: the reads' description (``g.halo == order // 2``).
+    Returns:
+      ``[S, NZ, NX]`` cotangent of the field on the grid. Halo cells are dropped (they hold
+      a zero pad), and the strip cotangents are added into their rows and columns in place
+      instead of through a zero-filled full-grid embedding.
+    """
+    ct_lap, ct_interior, ct_z, ct_x = cts
+    h = g.order // 2
+    pad = ((0, 0), (h, h), (h, h))
+    total = laplacian(jnp.pad(ct_lap, pad), g.order, g.inv_dz2, g.inv_dx2, g.free_surface,
+                      h) + ct_interior
+    nz, nx = ct_lap.shape[1:]
+    # a strip spans rows (cols) a - h .. b - h of the grid and h cells beyond it across
+    for part, (a, b) in zip(ct_z, _side_slices(nz, g.strips_z, h), strict=True):
+        lo, hi = max(a - h, 0), min(b - h, nz)
+        total = _add_block(total, part[:, lo - a + h:hi - a + h, h:h + nx], 1, lo)
+    for part, (a, b) in zip(ct_x, _side_slices(nx, g.strips_x, h), strict=True):
+        lo, hi = max(a - h, 0), min(b - h, nx)
+        total = _add_block(total, part[:, h:h + nz, lo - a + h:hi - a + h], 2, lo)
+    return total
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def grid_reads(u, g: GridReads):
     """Everything one time step reads from the haloed field ``u`` (linear in u):
@@ -353,9 +395,10 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
     reads = {halo: GridReads(order, 1.0 / dz**2, 1.0 / dx**2, free_surface, halo, strips_z,
                              strips_x) for halo in (h, 2 * h)}
 
-    def advance(u, u_prev, memory, src_t, halo, coeff, consts):
-        """u: halo ``halo`` (2h or h); u_prev and the result: halo ``halo - h``."""
-        profiles, src, rec = consts
+    def stretched_laplacian(u, memory, halo, consts):
+        """(CPML-stretched Laplacian of u on the grid plus ``halo - h`` cells, interior of
+        u there, new memories) for u with halo ``halo`` (2h or h)."""
+        profiles = consts[0]
         o = halo - h
         lap, interior, sides_z, sides_x = grid_reads(u, reads[halo])
         new_memory = []
@@ -371,13 +414,59 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
                 corr = corr[:, :, h:-h] if axis == 1 else corr[:, h:-h, :]
             lap = lap + embed_strips(corr, axis, strips, nzp if axis == 1 else nxp, o)
             new_memory.append((psi, zeta))
+        return lap, interior, tuple(new_memory)
+
+    def update(lap, interior, u_prev, src_t, halo, coeff, consts):
+        """(new field, record) from a step's stretched Laplacian; halo ``halo - h``."""
+        _, src, rec = consts
+        o = halo - h
         u_next = coeff * lap + 2 * interior - u_prev
         u_next = u_next.at[src[0], src[1] + o, src[2] + o].add(src_t)
         if free_surface:
             u_next = u_next.at[:, o, :].set(0.0)
         # the record comes from the new field: recording the input kept it alive past the
         # write of the loop carry and cost a full-grid copy per iteration
-        return u_next, tuple(new_memory), u_next[rec[0], rec[1] + o, rec[2] + o]
+        return u_next, u_next[rec[0], rec[1] + o, rec[2] + o]
+
+    def advance(u, u_prev, memory, src_t, halo, coeff, consts):
+        """u: halo ``halo`` (2h or h); u_prev and the result: halo ``halo - h``."""
+        lap, interior, new_memory = stretched_laplacian(u, memory, halo, consts)
+        u_next, record = update(lap, interior, u_prev, src_t, halo, coeff, consts)
+        return u_next, new_memory, record
+
+    def step_transpose(ct, ct_memory, ct_record, lap, coeff, consts):
+        """Transpose of one `advance` on the grid: ``ct`` ``[S, NZ, NX]`` is the cotangent
+        of the new field on the grid (its CPML ring and halo never reach the grid: the
+        ring's coefficient is zero and the halo is a pad), ``lap`` the step's stretched
+        Laplacian on the grid. Returns (cotangent of u on the grid, ``ct`` after the
+        record, free-surface and source transposes (u_prev's cotangent is its negative),
+        memory cotangents, source cotangent, coefficient cotangent ``ct * lap``)."""
+        profiles, src, rec = consts
+        ct = ct.at[rec[0], rec[1], rec[2]].add(ct_record)
+        if free_surface:
+            ct = ct.at[:, 0, :].set(0.0)
+        ct_lap = coeff * ct
+        ct_sides, ct_memory_old = {}, []
+        for axis, strips, mem, inv_h in ((1, strips_z, ct_memory[0], 1.0 / dz),
+                                         (2, strips_x, ct_memory[1], 1.0 / dx)):
+            if sum(strips) == 0:
+                ct_sides[axis] = ()
+                ct_memory_old.append(mem)
+                continue
+            n = nzp if axis == 1 else nxp
+            ct_corr = jnp.concatenate(
+                [take_along(ct_lap, axis, start, start + w)
+                 for start, w in ((0, strips[0]), (n - strips[1], strips[1])) if w], axis=axis)
+            other = [(0, 0)] * 3
+            other[2 if axis == 1 else 1] = (h, h)
+            sides, psi, zeta = cpml_correction_transpose(jnp.pad(ct_corr, other), *mem,
+                                                         profiles[axis], axis, strips, order,
+                                                         inv_h)
+            ct_sides[axis] = sides
+            ct_memory_old.append((psi, zeta))
+        ct_u = grid_reads_transpose_on_grid((ct_lap, 2 * ct, ct_sides[1], ct_sides[2]),
+                                            reads[h])
+        return ct_u, ct, tuple(ct_memory_old), ct[src[0], src[1], src[2]], ct * lap
 
     def first_step(u, u_prev, memory, src_t, consts, coeff):
         return advance(u, u_prev, memory, src_t, 2 * h, coeff, consts)
@@ -387,12 +476,34 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
                                          src_t, h, coeff, consts)
         return jnp.pad(u_next, ((0, 0), (2 * h, 2 * h), (2 * h, 2 * h))), memory, record
 
-    def pair(consts, coeffs, carry, x):
-        """Two steps (linear in carry and x for fixed coeffs), as `leapfrog_loop` pairs them."""
+    def pair_with_residual(consts, coeff, carry, x):
+        """`pair` with the grid coefficient ``coeff`` ``[S, NZ, NX]`` that also returns both
+        steps' stretched Laplacians on the grid (the gradient's residuals; recomputing them
+        in the backward pass from stored fields measured 1.5x slower)."""
         u_prev, u, mem = carry
-        u_next, mem, r0 = first_step(u, u_prev, mem, x[0], consts, coeffs[0])
-        u_after, mem, r1 = second_step(u_next, u, mem, x[1], consts, coeffs[1])
-        return (u_next, u_after, mem), jnp.stack([r0, r1])
+        lap0, interior0, mem1 = stretched_laplacian(u, mem, 2 * h, consts)
+        u_next, r0 = update(lap0, interior0, u_prev, x[0], 2 * h, jnp.pad(coeff, ring), consts)
+        lap1, interior1, mem2 = stretched_laplacian(u_next, mem1, h, consts)
+        u_after, r1 = update(lap1, interior1, u[:, 2 * h:-2 * h, 2 * h:-2 * h], x[1], h,
+                             coeff, consts)
+        u_after = jnp.pad(u_after, ((0, 0), (2 * h, 2 * h), (2 * h, 2 * h)))
+        return (u_next, u_after, mem2), jnp.stack([r0, r1]), (lap0[:, h:-h, h:-h], lap1)
+
+    def pair_transpose(consts, coeff, laps, ct_carry, ct_y):
+        """Hand-written transpose of `pair_with_residual` in (carry, x), on the grid.
+
+        The cotangent carry is ``(-ct(u_prev), ct(u), ct(memory))`` with both fields on
+        the grid only (`zero_cotangent`): the sign saves a negation pass per pair."""
+        neg_next, ct_after, ct_mem = ct_carry
+        g_next, ct1, ct_mem, ct_x1, ct_c1 = step_transpose(ct_after, ct_mem, ct_y[1],
+                                                           laps[1], coeff, consts)
+        g_u, ct0, ct_mem, ct_x0, ct_c0 = step_transpose(g_next - neg_next, ct_mem, ct_y[0],
+                                                        laps[0], coeff, consts)
+        return (ct0, g_u - ct1, ct_mem), jnp.stack([ct_x0, ct_x1]), ct_c0 + ct_c1
+
+    def zero_cotangent():
+        grid = jnp.zeros((n_shots, nzp, nxp), dtype)
+        return (grid, grid, zero_carry()[2])
 
     def zero_carry():
         memory = (tuple(jnp.zeros((n_shots, sum(strips_z), nxp + 2 * h), dtype)
@@ -414,9 +525,11 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
         if 2 * n_pairs > steps:
             xs = jnp.concatenate([xs, jnp.zeros_like(xs[:1])])
         xs = xs.reshape((n_pairs, 2) + xs.shape[1:])
-        k = checkpoint_every or default_checkpoint_every(steps)
-        data = linear_time_loop(pair, zero_carry, consts,
-                                (c2dt2_ring, c2dt2), xs, max(1, k // 2))
+        # 0: store every step's residual (no recomputation, memory ~ nt wavefields)
+        k = 2 * n_pairs if checkpoint_every == 0 else (
+            checkpoint_every or default_checkpoint_every(steps))
+        data = transposed_time_loop(pair_with_residual, pair_transpose, zero_carry,
+                                    zero_cotangent, consts, c2dt2, xs, max(1, k // 2))
         data = data.reshape((2 * n_pairs,) + data.shape[2:])[:steps]
     else:
         data = leapfrog_loop(

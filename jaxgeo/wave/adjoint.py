@@ -14,6 +14,12 @@ gives JAX a custom JVP whose tangent is a `jax.custom_derivatives.linear_call`:
   step by step. Each backward step is the exact transpose of the forward step (the same
   stencils, CPML and injection), so the gradient equals autodiff's to rounding.
 
+`transposed_time_loop` is the same loop for a step that comes with its own hand-written
+transpose and returns the residual its coefficient gradient needs (for the acoustic
+propagators: the spatial term the coefficient multiplies). Its backward pass recomputes
+one chunk storing only those residuals (no carries), then runs the transposed steps; no
+`jax.vjp` of the step is taken, so a backward step costs about one forward step.
+
 Second order through this path (``jax.jvp`` of ``jax.grad``) is not supported by
 `linear_call` (its residuals must have zero tangents); use ``adjoint=False`` on the
 propagator for Hessian-vector products.
@@ -102,6 +108,103 @@ def _loop_jvp(step, init, k, primals, tangents):
 
     d_ys = linear_call(born, adjoint, residuals, (d_coeffs, d_xs))
     return ys, d_ys
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3, 4))
+def _transposed_loop(step, transpose, init, ct_init, k, consts, coeffs, xs):
+    return _plain(lambda *a: step(*a)[:2], init, consts, coeffs, xs)
+
+
+@_transposed_loop.defjvp
+def _transposed_loop_jvp(step, transpose, init, ct_init, k, primals, tangents):
+    consts, coeffs, xs = primals
+    _, d_coeffs, d_xs = tangents
+    n = xs.shape[0]
+    plain_step = lambda *a: step(*a)[:2]  # noqa: E731
+    store_all = k >= n
+    n_chunks = 1 if store_all else -(-n // k)
+    k = n if store_all else k
+
+    def chunk(c, x_chunk):
+        c_end, ys = lax.scan(lambda cc, x: plain_step(consts, coeffs, cc, x), c, x_chunk)
+        return c_end, (c, ys)
+
+    if store_all:  # the forward pass keeps every step's residual: no recomputation
+        def forward_step(c, x):
+            c_next, y, residual = step(consts, coeffs, c, x)
+            return c_next, (y, residual)
+
+        _, (ys, stored) = lax.scan(forward_step, init(), xs)
+        checkpoints = jax.tree_util.tree_map(lambda r: r[None], stored)
+    else:
+        _, (checkpoints, ys) = lax.scan(chunk, init(), _chunks(xs, n_chunks, k))
+        ys = ys.reshape((n_chunks * k,) + ys.shape[2:])[:n]
+    residuals = (consts, coeffs, xs, checkpoints)
+
+    def born(res, lin):
+        consts_, coeffs_, xs_, _ = res
+        return jax.jvp(lambda c, x: _plain(plain_step, init, consts_, c, x),
+                       (coeffs_, xs_), lin)[1]
+
+    def adjoint(res, ct_ys):
+        consts_, coeffs_, xs_, checkpoints_ = res
+
+        def chunk_back(acc, inp):
+            start, x_chunk, ct_chunk = inp
+
+            def forward(c, x):
+                c_next, _, residual = step(consts_, coeffs_, c, x)
+                return c_next, residual
+
+            if store_all:  # ``start`` holds the stored residuals themselves
+                stored = start
+            else:
+                _, stored = lax.scan(forward, start, x_chunk)
+
+            def back(acc2, inp2):
+                residual, ct_y = inp2
+                ct_carry, ct_coeffs = acc2
+                g_carry, g_x, g_coeffs = transpose(consts_, coeffs_, residual, ct_carry, ct_y)
+                return (g_carry, _tree_add(ct_coeffs, g_coeffs)), g_x
+
+            return lax.scan(back, acc, (stored, ct_chunk), reverse=True)
+
+        acc0 = (ct_init(), _zeros_like(coeffs_))
+        (_, ct_coeffs), ct_xs = lax.scan(
+            chunk_back, acc0, (checkpoints_, _chunks(xs_, n_chunks, k),
+                               _chunks(ct_ys, n_chunks, k)), reverse=True)
+        ct_xs = ct_xs.reshape((n_chunks * k,) + ct_xs.shape[2:])[:n]
+        return ct_coeffs, ct_xs
+
+    d_ys = linear_call(born, adjoint, residuals, (d_coeffs, d_xs))
+    return ys, d_ys
+
+
+def transposed_time_loop(step: Callable, transpose: Callable, init: Callable,
+                         ct_init: Callable, consts, coeffs, xs, k: int):
+    """`linear_time_loop` for a step with a hand-written transpose.
+
+    Args:
+      step: ``(consts, coeffs, carry, x) -> (carry, y, residual)``, linear in
+        ``(carry, x)``; ``residual`` is what ``transpose`` needs to form the coefficient
+        gradient of this step (it is stored for one chunk at a time).
+      transpose: ``(consts, coeffs, residual, ct_carry_next, ct_y) ->
+        (ct_carry, ct_x, ct_coeffs)``: the exact transpose of ``step`` in ``(carry, x)``
+        and the coefficient cotangent of this step, ``(d step / d coeffs)^T ct``. The
+        cotangent carry may use its own layout (any invertible linear image of the
+        carry's cotangent, e.g. with parts that cannot reach the output dropped): only
+        ``ct_x`` and ``ct_coeffs`` leave the loop.
+      init: ``() -> carry``, the zero initial carry.
+      ct_init: ``() -> ct_carry``, the zero cotangent carry in ``transpose``'s layout.
+      consts: pytree of arrays the step reads and that are not differentiated.
+      coeffs: pytree of model coefficients (differentiated).
+      xs: ``[n, ...]`` per-step inputs (differentiated), one array.
+      k: steps per stored carry (checkpoint interval), >= 1.
+    Returns:
+      ``[n, ...]`` stacked ``y``.
+    """
+    return _transposed_loop(step, transpose, init, ct_init, max(1, int(k)), consts, coeffs,
+                            xs)
 
 
 def linear_time_loop(step: Callable, init: Callable, consts, coeffs, xs, k: int):

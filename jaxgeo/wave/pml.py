@@ -153,6 +153,47 @@ def cpml_correction(sides, psi, zeta, prof, axis: int, strips, order: int, inv_h
     return correction, b_psi + a * d1, b * zeta + a * tmp
 
 
+def cpml_correction_transpose(ct_correction, ct_psi, ct_zeta, prof, axis: int, strips,
+                              order: int, inv_h: float):
+    """Transpose of `cpml_correction` in ``(sides, psi, zeta)``.
+
+    Args:
+      ct_correction: cotangent of the correction, ``lo + hi`` cells along ``axis``.
+      ct_psi, ct_zeta: cotangents of the new memory variables (same shape).
+      prof, axis, strips, order, inv_h: as for `cpml_correction`.
+    Returns:
+      (cotangents of the sides, each padded by ``h`` along ``axis`` as the forward took
+      them; of psi; of zeta). The centred first difference is antisymmetric and the second
+      symmetric, so their transposes are the same stencils (first with a minus sign) on the
+      cotangent zero-padded by ``2 h``.
+    """
+    lo, hi = strips
+    h = order // 2
+    a, b, da = prof
+    ct_tmp = (1 + a) * ct_correction + a * ct_zeta
+    ct_zeta_old = b * (ct_correction + ct_zeta)
+    ct_d2 = (1 + a) * ct_tmp - ct_correction
+    ct_d1 = da * ct_tmp + a * ct_psi
+
+    def pad(x, width):
+        widths = [(0, 0)] * x.ndim
+        widths[axis] = (width, width)
+        return jnp.pad(x, widths)
+
+    sides, bpsi_parts = [], []
+    for offset, width in ((0, lo), (lo, hi)):
+        if not width:
+            continue
+        d1 = take_along(ct_d1, axis, offset, offset + width)
+        d2 = take_along(ct_d2, axis, offset, offset + width)
+        sides.append(second_derivative(pad(d2, 2 * h), axis, order, inv_h**2)
+                     - first_derivative(pad(d1, 2 * h), axis, order, inv_h))
+        tmp = take_along(ct_tmp, axis, offset, offset + width)
+        bpsi_parts.append(-first_derivative(pad(tmp, h), axis, order, inv_h))
+    ct_psi_old = b * (ct_psi + jnp.concatenate(bpsi_parts, axis=axis))
+    return tuple(sides), ct_psi_old, ct_zeta_old
+
+
 def embed_strips(values, axis: int, strips, n: int, margin: int = 0):
     """Place strip values (``lo + hi`` cells along ``axis``) into a zero grid of length n,
     itself inside ``margin`` zero cells on both sides (one concatenation)."""
