@@ -13,8 +13,9 @@ etalon fringes 0.2, spikes 0.1, clipping to [0, 1.1]; :func:`noise_val` — Gaus
 
 LOWESS normalisation (physae.py's, on when ``obs.lowess_window > 0``): the noise is added
 to the raw spectrum, then the noisy input is divided by *its own* LOWESS scale and the
-clean target by its own (:mod:`jaxgeo.physae.lowess`); ``baseline0`` then cancels and is
-not predicted (``run.build`` drops it from ``space.predicted``).
+clean target by its own (:mod:`jaxgeo.physae.lowess`); the baseline's overall level then
+cancels and ``baseline0`` is not predicted (``run.build`` drops it from ``space.predicted``;
+the model re-simulates with it at the centre of its range, see the lowess module).
 """
 
 from __future__ import annotations

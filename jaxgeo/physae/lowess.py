@@ -1,9 +1,13 @@
 """LOWESS-style spectrum scale (physae.py's ``lowess_value(y, kind="start", win=30)``).
 
 physae.py can divide every input spectrum, target and re-simulated spectrum by its own
-LOWESS value at pixel 0, which removes the baseline's constant term (``baseline0`` is then
-not predicted). For one spectrum y (N,), with k = clip(window, 5, N) and pixels j = 0..k-1
-(the k nearest neighbours of pixel 0):
+LOWESS value at pixel 0, which removes the overall level of the baseline: ``baseline0`` is
+then not predicted, and the re-simulation uses a fixed baseline0 (physae.py: 1; here the
+centre of its range, which is 1 for every shipped set). The cancellation is exact for a
+common factor of (b0, b1, b2); b0 alone still enters through the relative slopes b1/b0 and
+b2/b0 (a <= 1 % effect on the slope terms for the reference window's b0 in 0.99..1.01).
+For one spectrum y (N,), with k = clip(window, 5, N) and pixels j = 0..k-1 (the k nearest
+neighbours of pixel 0):
 
     w_j  = (1 - (j / (k - 1))^3)^3                       tricube weights
     (a, b) = argmin sum_j w_j (y_j - a - b j)^2          weighted local linear fit
