@@ -2,11 +2,12 @@
 cascade refiners, network + Gauss-Newton, and Gauss-Newton alone from the range centres.
 
     python experiments/evaluate_physae.py --checkpoint runs/physae/stage_B2/best \
-        [--val_samples 2000] [--gn_steps 10] [--batch_size 256] [--output DIR]
+        [--val_samples 2000] [--gn_steps 10] [--batch_size 256] [--output DIR] [--lines PATH]
 
 Prints the median / p90 error table; writes ``summary.md``, ``metrics.json``,
 ``errors_hist.png`` and ``pred_vs_true.png`` (all atomically) into ``--output`` (default:
-``<checkpoint>/../eval``).
+``<checkpoint>/../eval``). ``--lines PATH`` replaces the run's line list (HITRAN .par/.data
+or PhysAE YAML covering the window); a run on the synthetic list says so in every output.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="", help="results folder (default <checkpoint>/../eval)")
     p.add_argument("--seed", type=int, default=None,
                    help="validation seed (default: the run's seed + 1, its own validation set)")
+    p.add_argument("--lines", default="",
+                   help="line list (HITRAN .par/.data or PhysAE YAML) instead of the run's")
     return p
 
 
@@ -46,7 +49,7 @@ def _run(argv: list[str]) -> int:
 
     evaluate_checkpoint(args.checkpoint, val_samples=args.val_samples or None,
                         gn_steps=args.gn_steps, batch_size=args.batch_size,
-                        output=args.output, seed=args.seed)
+                        output=args.output, seed=args.seed, lines=args.lines)
     return 0
 
 

@@ -6,6 +6,7 @@ Stage A with the guide's flags, e.g. the Quick Test:
         --batch_size 16 --encoder_variant s --num_refiners 2 --lr 1e-3 --optimizer adamw \
         --weight_decay 1e-4 --gpus 1 --precision 32 --num_workers 0
 
+``--lines PATH`` (HITRAN .par/.data or PhysAE YAML) replaces the config's line list.
 ``--num_workers`` is accepted and unused (the data stream runs on the device). ``--gpus N``
 on a machine without GPU warns and runs on the CPU.
 """

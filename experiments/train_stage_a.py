@@ -4,8 +4,10 @@
         --batch_size 16 --encoder_variant s --num_refiners 2 --lr 1e-3 --optimizer adamw \
         --weight_decay 1e-4 --gpus 1 --precision 32 --num_workers 0
 
-``--num_workers`` is accepted and unused (the data stream runs on the device). ``--gpus N``
-on a machine without GPU warns and runs on the CPU.
+Other range sets: ``--config configs/physae/{ch4_6000,atmospheric,industrial_leak,
+lab_calibration}.py`` (synthetic lines unless ``--lines PATH``, a HITRAN .par/.data or PhysAE
+YAML covering the window). ``--num_workers`` is accepted and unused (the data stream runs
+on the device). ``--gpus N`` on a machine without GPU warns and runs on the CPU.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ GUIDE_FLAGS = tuple(LegacyFlag(f"--{name}", name, type=t, help=h) for name, t, h
     ("weight_decay", float, "weight decay"), ("gpus", int, "devices (CPU: warning, 1)"),
     ("precision", str, "32 | bf16"), ("num_workers", int, "unused (on-device data)"),
     ("out_dir", str, "output folder"),
+    ("lines", str, "line list: HITRAN .par/.data or PhysAE YAML covering the window "
+                   "(default: the config's; the range sets' synthetic list)"),
 ))
 LEGACY = GUIDE_FLAGS
 

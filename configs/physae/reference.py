@@ -6,11 +6,18 @@ import ml_collections
 def get_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.window = "reference"  # package data jaxgeo/physae/data/physae_window_3085.yaml
-    c.lines = ""  # a PhysAE YAML to use instead
+    # --lines PATH: a PhysAE YAML to use instead (its lines, ranges and constants), or a
+    # HITRAN .par/.data file (its CH4 and H2O lines; ranges and constants of the window)
+    c.lines = ""
     c.convention = "physae"  # "physae" | "guide"
     c.num_points = 800
     c.log_scale = ("mf_CH4",)
     c.log_floors = ml_collections.ConfigDict({"mf_CH4": 1e-7})
+    # LOWESS normalisation (physae.py): input and target divided by their LOWESS value at
+    # pixel 0 (local linear fit over the first lowess_window pixels, tricube weights, one
+    # bisquare robustness pass); baseline0 is then not predicted (it cancels).
+    c.lowess_normalise = False
+    c.lowess_window = 30
     c.train_samples = 4096
     c.val_samples = 512
     c.batch_size = 32

@@ -10,6 +10,12 @@ Noise profiles (physae.py's): :func:`noise_train` — Gaussian multiplicative (m
 additive (zero mean) noise with std drawn in [0, 1e-3], baseline drift with probability 0.1,
 etalon fringes 0.2, spikes 0.1, clipping to [0, 1.1]; :func:`noise_val` — Gaussian std in
 [0, 1e-5], nothing else, no clipping.
+
+LOWESS normalisation (physae.py's, on when ``obs.lowess_window > 0``): the noise is added
+to the raw spectrum, then the noisy input is divided by *its own* LOWESS scale and the
+clean target by its own (:mod:`jaxgeo.physae.lowess`); the baseline's overall level then
+cancels and ``baseline0`` is not predicted (``run.build`` drops it from ``space.predicted``;
+the model re-simulates with it at the centre of its range, see the lowess module).
 """
 
 from __future__ import annotations
@@ -57,7 +63,8 @@ def sample_normalised(key, space: ParameterSpace, n: int, which: str = "train",
 
 def make_batch(key, *, obs: ObservationModel, space: ParameterSpace, n: int,
                which: str = "train", noise: NoiseProfile | None = None) -> dict:
-    """One batch: ``{"x": noisy (n, N), "clean": (n, N), "u": normalised params (n, 9)}``.
+    """One batch: ``{"x": noisy (n, N), "clean": (n, N), "u": normalised params (n, 9)}``
+    (x and clean each divided by its own LOWESS scale when ``obs.lowess_window > 0``).
 
     jit-compiled once per (obs, space, n, which, noise), however the arguments are passed.
 
@@ -73,13 +80,13 @@ def _make_batch(key, obs: ObservationModel, space: ParameterSpace, n: int, which
                 noise: NoiseProfile | None) -> dict:
     k_param, k_noise = jax.random.split(key)
     u = sample_normalised(k_param, space, n, which)
-    clean = jax.vmap(obs)(space.denormalise(u))
+    clean = jax.vmap(obs.raw)(space.denormalise(u))
     if noise is None:
         x = clean
     else:
         x = jax.vmap(lambda k, y: apply_noise(k, y, noise)[0])(jax.random.split(k_noise, n),
                                                              clean)
-    return {"x": x, "clean": clean, "u": u}
+    return {"x": obs.normalise(x), "clean": obs.normalise(clean), "u": u}
 
 
 @dataclass

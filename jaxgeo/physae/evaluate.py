@@ -141,8 +141,9 @@ def evaluate(model: PhysAE, params: Mapping, val: Mapping, *, gn_steps: int = 10
         n_free = int(space.predicted_mask().sum())
         chi2 = metrics.reduced_chi2(fit_y, x, sigma, n_params=n_free)
         rel = np.abs(x_pred[:, i_ch4] - x_true[:, i_ch4]) / x_true[:, i_ch4] * 100
+        errors = metrics.parameter_errors(x_pred, x_true, space.names)
         methods[name] = {
-            "errors": metrics.parameter_errors(x_pred, x_true, space.names),
+            "errors": {n: e for n, e in errors.items() if n in space.predicted},
             "rms_median": float(np.median(np.sqrt(np.mean((fit_y - x) ** 2, -1)))),
             "chi2_median": float(np.nanmedian(chi2)),
             "binned_mf_CH4_rel_pct": metrics.binned_errors(rel, peak, edges)}
@@ -171,8 +172,14 @@ def summary_table(result: Mapping, names=PARAM_NAMES) -> str:
     return "\n".join(lines + rel + chi) + "\n"
 
 
-def save_plots(result: Mapping, space, out: Path) -> list[Path]:
-    """errors_hist.png and pred_vs_true.png (3 x 3 panels, one per parameter), atomic."""
+def save_plots(result: Mapping, space, out: Path, title: str = "") -> list[Path]:
+    """errors_hist.png and pred_vs_true.png (3 x 3 panels, one per parameter), atomic.
+
+    Args:
+      result: :func:`evaluate`'s output; space: the parameter space; out: folder;
+      title: figure title (the line list, e.g. ``lines: synthetic ...``).
+    Parameters the network does not predict (``space.predicted``) get an empty panel.
+    """
     from jaxgeo.core.plotting import plt, save_figure  # matplotlib only when plotting
 
     u_true = result["u_true"]
@@ -183,21 +190,33 @@ def save_plots(result: Mapping, space, out: Path) -> list[Path]:
     paths = []
     fig, axes = plt.subplots(3, 3, figsize=(12, 10))
     for j, (n, ax) in enumerate(zip(space.names, axes.flat, strict=True)):
+        if n not in space.predicted:
+            ax.set_title(f"{n}: not predicted")
+            ax.axis("off")
+            continue
         for m, xp in preds.items():
             e = (xp[:, j] - x_true[:, j]) * scale[n]
             ax.hist(e, bins=30, histtype="step", label=m)
         ax.set_title(f"{n} error ({'ppm' if n.startswith('mf_') else UNITS[n]})")
     axes.flat[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     paths.append(save_figure(fig, out / "errors_hist.png", dpi=80))
     fig, axes = plt.subplots(3, 3, figsize=(12, 10))
     for j, (n, ax) in enumerate(zip(space.names, axes.flat, strict=True)):
+        if n not in space.predicted:
+            ax.set_title(f"{n}: not predicted")
+            ax.axis("off")
+            continue
         t = x_true[:, j] * scale[n]
         for m, xp in preds.items():
             ax.plot(t, xp[:, j] * scale[n], ".", ms=2, label=m)
         ax.plot([t.min(), t.max()], [t.min(), t.max()], "k-", lw=0.5)
         ax.set_title(f"{n}: predicted vs true")
     axes.flat[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     paths.append(save_figure(fig, out / "pred_vs_true.png", dpi=80))
     return paths
@@ -205,7 +224,7 @@ def save_plots(result: Mapping, space, out: Path) -> list[Path]:
 
 def evaluate_checkpoint(checkpoint: str | Path, *, val_samples: int | None = None,
                         gn_steps: int = 10, batch_size: int = 256, output: str | Path = "",
-                        seed: int | None = None) -> dict:
+                        seed: int | None = None, lines: str = "") -> dict:
     """Load a checkpoint, build its validation set (noise_val), run :func:`evaluate`, write
     ``metrics.json``, ``summary.md`` and the plots into `output` (default: beside the
     checkpoint, ``<checkpoint>/../eval``).
@@ -214,16 +233,22 @@ def evaluate_checkpoint(checkpoint: str | Path, *, val_samples: int | None = Non
       checkpoint: a stage's checkpoint folder; val_samples: spectra (default: the run's
         ``val_samples``); gn_steps: LM iterations; batch_size: spectra per compiled call;
       output: folder for the results; seed: validation seed (default: the run's seed + 1,
-        the set the run validated on).
+        the set the run validated on); lines: a line list (HITRAN .par/.data or PhysAE
+        YAML) instead of the run's (``--lines``).
+
+    Every output names the line list; a run on the synthetic list says ``synthetic``.
     """
-    from jaxgeo.physae.run import build, validate  # run imports this module's callers
+    from jaxgeo.physae.run import build, is_synthetic, lines_label, validate
 
     for name, v in (("val_samples", val_samples), ("gn_steps", gn_steps),
                     ("batch_size", batch_size)):
         if v is not None and int(v) < 1:
             raise ConfigError(f"--{name}={v}: must be >= 1")
     config, params = load_run(checkpoint)
+    if lines:
+        config.lines = str(lines)
     validate(config)
+    label = lines_label(config)
     _, _, model = build(config)
     n = int(val_samples or config.val_samples)
     val = data.validation_set(model.obs, model.space, n,
@@ -232,14 +257,15 @@ def evaluate_checkpoint(checkpoint: str | Path, *, val_samples: int | None = Non
     result = evaluate(model, jax.tree.map(jnp.asarray, params), val, gn_steps=gn_steps,
                       batch_size=min(batch_size, n))
     out = Path(output) if output else Path(checkpoint).resolve().parent / "eval"
-    table = summary_table(result, model.space.names)
-    write_text(out / "summary.md", f"# PhysAE evaluation of {checkpoint}\n\n{n} validation "
-               f"spectra (noise_val), {gn_steps} LM steps.\n\n{table}")
+    table = summary_table(result, [n for n in model.space.names if n in model.space.predicted])
+    write_text(out / "summary.md", f"# PhysAE evaluation of {checkpoint}\n\nLines: {label}.\n\n"
+               f"{n} validation spectra (noise_val), {gn_steps} LM steps.\n\n{table}")
     write_json(out / "metrics.json", {"checkpoint": str(checkpoint), "n": n,
+                                      "lines": label, "synthetic_lines": is_synthetic(config),
                                       "gn_steps": gn_steps,
                                       "gn_seconds_per_spectrum": result["gn_seconds"],
                                       "methods": result["methods"]})
-    save_plots(result, model.space, out)
+    save_plots(result, model.space, out, title=f"lines: {label}")
     log.info("evaluation written to %s", out)
     print(table)
     return result

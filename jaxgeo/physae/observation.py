@@ -6,6 +6,9 @@
 with PhysAE's Loschmidt column (``jaxgeo.spectra.loschmidt_density``), Rautian profile and
 line mixing. ``sig0_ref`` is a static Python float; the traced ``sig0`` is a small offset,
 so detunings stay precise in float32.
+
+With ``lowess_window > 0`` the model returns y / lowess_start(y) (physae.py's LOWESS
+normalisation, :mod:`jaxgeo.physae.lowess`); :meth:`ObservationModel.raw` is y itself.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgeo.physae.lowess import lowess_normalise
 from jaxgeo.physae.params import ParameterError, ParameterSpace
 from jaxgeo.spectra import (
     LineList,
@@ -31,7 +35,7 @@ from jaxgeo.spectra import (
 )
 from jaxgeo.spectra.constants import ATM_MBAR, LOSCHMIDT_CM3, T_STP_K
 
-__all__ = ["ObservationModel", "grid_min_step", "check_coverage"]
+__all__ = ["ObservationModel", "grid_min_step", "check_coverage", "training_span"]
 
 MOLECULES = ("CH4", "H2O")
 
@@ -56,6 +60,21 @@ def check_coverage(lines: LineList, lo: float, hi: float, field: str = "lines") 
             f"({span}); give a line list reaching past both ends (--lines PATH)")
 
 
+def training_span(space: ParameterSpace, poly, n_points: int) -> tuple[float, float]:
+    """(low, high) wavenumbers (cm^-1) any grid of the training ranges of `space` reaches.
+
+    Args:
+      space: the parameter space (sig0 and dsig training ranges).
+      poly: calibration coefficients of i^2, i^3, ...
+      n_points: pixels N.
+    """
+    poly = tuple(float(c) for c in poly)
+    (s_lo, s_hi), (d_lo, d_hi) = space.train[0], space.train[1]
+    ends = [_grid_offsets_np(d, poly, n_points) for d in (d_lo, d_hi)]
+    return (space.sig0_ref + s_lo + min(e.min() for e in ends),
+            space.sig0_ref + s_hi + max(e.max() for e in ends))
+
+
 @dataclass(frozen=True, eq=False)
 class ObservationModel:
     """Static, hashable (by identity) forward model; ``model(params) -> (N,)``.
@@ -67,6 +86,8 @@ class ObservationModel:
       sig0_ref: static reference wavenumber (cm^-1); params[0] is the offset from it.
       path_length_cm, p0_mbar, t0_k, l0: path length and Loschmidt constants.
       core_points, core_small_y: the spectra fast path (None: full Faddeeva everywhere).
+      lowess_window: > 0: the output is divided by its LOWESS value at pixel 0 over this
+        many pixels (physae.py's normalisation; 0: off).
     """
 
     lines: tuple[tuple[str, LineList], ...]
@@ -79,12 +100,13 @@ class ObservationModel:
     l0: float = LOSCHMIDT_CM3
     core_points: int | None = None
     core_small_y: bool = True
+    lowess_window: int = 0
 
     @classmethod
     def from_lines(cls, lines: Mapping[str, LineList], space: ParameterSpace, n_points: int, *,
                    poly=(), path_length_cm: float, p0_mbar: float = ATM_MBAR,
                    t0_k: float = T_STP_K, l0: float = LOSCHMIDT_CM3,
-                   fast: bool = True) -> ObservationModel:
+                   fast: bool = True, lowess_window: int = 0) -> ObservationModel:
         """Build from molecule -> LineList; checks coverage and picks the fast path.
 
         The fast path's static sizes cover the *training* ranges of `space`: the smallest
@@ -100,15 +122,13 @@ class ObservationModel:
             raise ParameterError(f"lines: molecule {unknown[0]!r} has no mole-fraction "
                                  f"parameter; allowed {list(MOLECULES)}")
         poly = tuple(float(c) for c in poly)
-        (s_lo, s_hi), (d_lo, d_hi) = space.train[0], space.train[1]
+        d_lo = space.train[1][0]
         step = grid_min_step(d_lo, poly, n_points)
         if step <= 0:
             raise ParameterError(
                 f"ranges_val.dsig: with the calibration polynomial the grid is not increasing "
                 f"(smallest spacing {step:.3g} cm^-1 at dsig={d_lo:.6g})")
-        ends = [_grid_offsets_np(d, poly, n_points) for d in (d_lo, d_hi)]
-        lo = space.sig0_ref + s_lo + min(e.min() for e in ends)
-        hi = space.sig0_ref + s_hi + max(e.max() for e in ends)
+        lo, hi = training_span(space, poly, n_points)
         joined = concatenate(list(lines.values()))
         check_coverage(joined, lo, hi)
         core, small_y = None, True
@@ -122,23 +142,33 @@ class ObservationModel:
         return cls(lines=tuple(lines.items()), poly=poly, n_points=int(n_points),
                    sig0_ref=float(space.sig0_ref), path_length_cm=float(path_length_cm),
                    p0_mbar=float(p0_mbar), t0_k=float(t0_k), l0=float(l0), core_points=core,
-                   core_small_y=bool(small_y))
+                   core_small_y=bool(small_y), lowess_window=int(lowess_window))
 
     @classmethod
     def from_window(cls, window: PhysAEWindow, space: ParameterSpace, n_points: int,
-                    fast: bool = True) -> ObservationModel:
+                    fast: bool = True, lowess_window: int = 0) -> ObservationModel:
         """Build from a PhysAE YAML window (its CH4 calibration polynomial and constants)."""
         k = window.constants
         return cls.from_lines(
             window.lines, space, n_points, poly=window.poly_frequency.get("CH4", ()),
             path_length_cm=k["path_length_m"] * 100.0, p0_mbar=k.get("P0_mbar", ATM_MBAR),
-            t0_k=k.get("T0_K", T_STP_K), l0=k.get("L0", LOSCHMIDT_CM3), fast=fast)
+            t0_k=k.get("T0_K", T_STP_K), l0=k.get("L0", LOSCHMIDT_CM3), fast=fast,
+            lowess_window=lowess_window)
 
     def offsets(self, params) -> jax.Array:
         """nu(i) - sig0_ref, (N,) cm^-1."""
         return params[0] + frequency_offsets(params[1], self.poly, self.n_points)
 
     def __call__(self, params) -> jax.Array:
+        """The model output (N,) for one internal vector (9,): :meth:`raw`, divided by its
+        LOWESS scale when ``lowess_window > 0``; vmap for batches."""
+        return self.normalise(self.raw(params))
+
+    def normalise(self, y) -> jax.Array:
+        """y (..., N) / its LOWESS scale if ``lowess_window > 0``, else y."""
+        return lowess_normalise(y, self.lowess_window) if self.lowess_window else y
+
+    def raw(self, params) -> jax.Array:
         """Transmission times baseline for one internal vector (9,); vmap for batches."""
         params = jnp.asarray(params)
         d_sig0, dsig, x_ch4, x_h2o, b0, b1, b2, p_mbar, temp = (params[i] for i in range(9))

@@ -1,27 +1,58 @@
-"""Run one PhysAE stage from a config (the entry scripts' one library call)."""
+"""Run one PhysAE stage from a config (the entry scripts' one library call).
+
+Windows (``c.window``):
+
+* ``"reference"``: the PhysAE window 3085.4-3086.6 cm^-1 shipped as package data (lines,
+  calibration polynomial, ranges, constants); ``--lines`` a PhysAE YAML replaces all of it,
+  a HITRAN ``.par``/``.data`` file replaces the lines only.
+* ``"synthetic"``: ranges, path length and expansion from the config (the guide's range
+  sets, ``configs/physae/``); lines from ``--lines PATH`` (HITRAN ``.par``/``.data``: its
+  CH4 and H2O records; PhysAE YAML: its transitions) or, without it, the documented
+  synthetic list (:func:`jaxgeo.spectra.synthetic_window_lines`) over the training window
+  plus ``synthetic_wing``; outputs then say ``synthetic`` (:func:`lines_label`).
+
+A line list that does not cover the training window is an error naming ``--lines``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from jaxgeo.core.checkpoint import Checkpointer
 from jaxgeo.core.config import ConfigError, check_choice, check_positive, save_config
+from jaxgeo.core.files import write_json
 from jaxgeo.core.logging import get_logger
 from jaxgeo.core.parallel import make_mesh
 from jaxgeo.core.schedules import cosine_warm_restarts
 from jaxgeo.core.train import fit
 from jaxgeo.physae import data, stages
 from jaxgeo.physae.models import VARIANTS, PhysAE
-from jaxgeo.physae.observation import ObservationModel
-from jaxgeo.physae.params import build_space
-from jaxgeo.spectra import load_physae_yaml
+from jaxgeo.physae.observation import ObservationModel, training_span
+from jaxgeo.physae.params import PARAM_NAMES, ParameterError, build_space
+from jaxgeo.spectra import (
+    SYNTHETIC_LABEL,
+    LineList,
+    load_physae_yaml,
+    read_hitran_par,
+    synthetic_window_lines,
+)
+from jaxgeo.spectra.constants import ATM_MBAR, LOSCHMIDT_CM3, T_STP_K
+from jaxgeo.spectra.linelist import HITRAN_MOLECULE_IDS
 
-__all__ = ["REFERENCE_WINDOW", "validate", "build", "make_schedule", "train_stage"]
+__all__ = ["REFERENCE_WINDOW", "WINDOWS", "validate", "build", "load_lines", "lines_label",
+           "is_synthetic",
+           "make_schedule", "train_stage"]
+
+WINDOWS = ("reference", "synthetic")
+HITRAN_SUFFIXES = (".par", ".data", ".txt")
+YAML_SUFFIXES = (".yaml", ".yml")
 
 REFERENCE_WINDOW = Path(__file__).resolve().parent / "data" / "physae_window_3085.yaml"
 log = get_logger("jaxgeo.physae")
@@ -33,6 +64,15 @@ def validate(c: ml_collections.ConfigDict) -> None:
     check_choice(c, "encoder_variant", tuple(VARIANTS))
     check_choice(c, "optimizer", ("adamw", "lion"))
     check_choice(c, "convention", ("physae", "guide"))
+    check_choice(c, "window", WINDOWS)
+    if c.get("lowess_normalise", False) and int(c.get("lowess_window", 30)) < 5:
+        raise ConfigError(f"lowess_window={c.lowess_window}: must be >= 5 pixels")
+    if c.window == "synthetic":
+        for f in ("ranges_val", "path_length_m", "synthetic_seed", "synthetic_wing"):
+            if f not in c:
+                raise ConfigError(f"{f}: missing; window='synthetic' needs ranges_val, "
+                                  f"path_length_m, synthetic_seed and synthetic_wing")
+        check_positive(c, "path_length_m")
     if str(c.precision) == "16":
         raise ConfigError("precision=16: float16 is refused (the simulator's optical depths "
                           "and the Faddeeva kernel overflow/underflow in it); use 32 or bf16")
@@ -63,21 +103,110 @@ def make_schedule(c: ml_collections.ConfigDict, steps_per_epoch: int):
                                 warmup_steps=int(c.warmup_epochs) * steps_per_epoch)
 
 
+def _lines_path(c) -> Path | None:
+    if not c.get("lines", ""):
+        return None
+    path = Path(c.lines)
+    if not path.is_file():
+        raise ConfigError(f"--lines {path}: no such file; give a HITRAN .par/.data file or a "
+                          f"PhysAE transitions YAML")
+    if path.suffix.lower() not in HITRAN_SUFFIXES + YAML_SUFFIXES:
+        raise ConfigError(f"--lines {path}: unknown suffix {path.suffix!r}; give a HITRAN "
+                          f"{'/'.join(HITRAN_SUFFIXES)} file or a PhysAE .yaml/.yml")
+    return path
+
+
+def load_lines(path: str | Path) -> dict[str, LineList]:
+    """``--lines PATH`` -> molecule -> LineList (CH4 and H2O).
+
+    Args:
+      path: a HITRAN 160-character file (``.par``, ``.data``, ``.txt``; its CH4 and H2O
+        records, other molecules ignored) or a PhysAE transitions YAML (``.yaml``/``.yml``).
+    Raises:
+      ConfigError naming ``--lines`` for a missing file, an unknown suffix or a file with
+      no CH4/H2O lines; LineListFormatError (file:line: field) for a malformed record.
+    """
+    path = _lines_path(ml_collections.ConfigDict({"lines": str(path)}))
+    if path.suffix.lower() in YAML_SUFFIXES:
+        lines = dict(load_physae_yaml(path).lines)
+    else:
+        every = read_hitran_par(path)
+        mol = np.asarray(every.mol_id)
+        lines = {m: every.select(mol == HITRAN_MOLECULE_IDS[m]) for m in ("CH4", "H2O")
+                 if np.any(mol == HITRAN_MOLECULE_IDS[m])}
+    lines = {m: v for m, v in lines.items() if m in ("CH4", "H2O")}
+    if not lines:
+        raise ConfigError(f"--lines {path}: no CH4 or H2O lines in the file")
+    return lines
+
+
+def lines_label(c: ml_collections.ConfigDict) -> str:
+    """What the run's lines are, for outputs: ``synthetic ...`` for the generated list."""
+    if c.get("lines", ""):
+        return f"lines from {c.lines}"
+    if c.get("window", "reference") == "synthetic":
+        return (f"{SYNTHETIC_LABEL} line list (jaxgeo.spectra.synthetic, seed "
+                f"{c.synthetic_seed}; not HITRAN)")
+    return "PhysAE reference window 3085.4-3086.6 cm^-1"
+
+
+def is_synthetic(c: ml_collections.ConfigDict) -> bool:
+    """True when the run uses the generated synthetic line list."""
+    return c.get("window", "reference") == "synthetic" and not c.get("lines", "")
+
+
 def build(c: ml_collections.ConfigDict):
-    """(space, obs, model) from the config."""
-    path = Path(c.lines) if c.lines else REFERENCE_WINDOW
-    window = load_physae_yaml(path)
-    ranges = {k: tuple(v) for k, v in window.ranges_val.items()}
-    space = build_space(ranges, convention=c.convention, n_points=c.num_points,
-                        expand_factors=window.expand_factors, log_scale=tuple(c.log_scale),
-                        log_floors=dict(c.log_floors))
-    obs = ObservationModel.from_window(window, space, c.num_points)
+    """(space, obs, model) from the config (see the module docstring for the windows).
+
+    Raises:
+      ConfigError naming ``--lines`` when the given line list is missing or does not
+      cover the training window; ParameterError (field) for bad ranges.
+    """
+    path = _lines_path(c)
+    try:
+        space, obs = _space_and_obs(c, path)
+    except ParameterError as err:
+        if path is not None and str(err).startswith("lines:"):
+            raise ConfigError(f"--lines {path}: {str(err)[len('lines: '):]}") from None
+        raise
     dtype = jnp.bfloat16 if str(c.precision) == "bf16" else jnp.float32
     model = PhysAE(obs, space, variant=c.encoder_variant, num_refiners=c.num_refiners,
                    film=c.film, mlp_dropout=c.mlp_dropout, refiner_dropout=c.refiner_dropout,
                    drop_path=c.get("drop_path", 0.2), head_hidden=c.get("head_hidden", 256),
                    refiner_width=c.get("refiner_width", 32), dtype=dtype)
     return space, obs, model
+
+
+def _space_and_obs(c: ml_collections.ConfigDict, path: Path | None):
+    predicted = None
+    lowess = int(c.get("lowess_window", 30)) if c.get("lowess_normalise", False) else 0
+    if lowess:
+        predicted = tuple(n for n in PARAM_NAMES if n != "baseline0")  # it cancels
+    space_args = dict(convention=c.convention, n_points=c.num_points,
+                      log_scale=tuple(c.log_scale), log_floors=dict(c.log_floors),
+                      predicted=predicted)
+    if c.get("window", "reference") == "reference":
+        yaml_given = path is not None and path.suffix.lower() in YAML_SUFFIXES
+        window = load_physae_yaml(path if yaml_given else REFERENCE_WINDOW)
+        ranges = {k: tuple(v) for k, v in window.ranges_val.items()}
+        space = build_space(ranges, expand_factors=window.expand_factors, **space_args)
+        if path is not None and not yaml_given:
+            window = dataclasses.replace(window, lines=load_lines(path))
+        obs = ObservationModel.from_window(window, space, c.num_points, lowess_window=lowess)
+    else:
+        ranges = {k: tuple(v) for k, v in dict(c.ranges_val).items()}
+        space = build_space(ranges, expand_factors=dict(c.get("expand_factors", {})),
+                            **space_args)
+        if path is not None:
+            lines = load_lines(path)
+        else:
+            span = training_span(space, (), c.num_points)
+            lines = synthetic_window_lines(int(c.synthetic_seed), span,
+                                           wing=float(c.synthetic_wing))
+        obs = ObservationModel.from_lines(
+            lines, space, c.num_points, path_length_cm=float(c.path_length_m) * 100.0,
+            p0_mbar=ATM_MBAR, t0_k=T_STP_K, l0=LOSCHMIDT_CM3, lowess_window=lowess)
+    return space, obs
 
 
 def _devices(gpus: int):
@@ -124,6 +253,9 @@ def train_stage(c: ml_collections.ConfigDict):
         return {"val_param_mse": float(jnp.mean((u - val["u"]) ** 2))}
 
     save_config(c, out)
+    label = lines_label(c)
+    write_json(out / "lines.json", {"lines": label, "synthetic": is_synthetic(c)})
+    log.info("stage %s lines: %s", c.stage, label)
     ck = Checkpointer(out / "last", keep=2)
     best = Checkpointer(out / "best", keep=1)
     state, history = fit(state, stages.make_step(model, c.stage, loss), stream,

@@ -89,6 +89,13 @@ from jaxgeo.spectra.physics import (
     partition_ratio,
     pressure_shift,
 )
+from jaxgeo.spectra.synthetic import (
+    SYNTHETIC_LABEL,
+    SYNTHETIC_MOLECULES,
+    SyntheticBand,
+    synthetic_lines,
+    synthetic_window_lines,
+)
 
 __all__ = [
     "HITRAN_PAR_FIELDS", "PHYSAE_FIELDS", "PROFILES", "LineList", "LineListFormatError",
@@ -105,6 +112,7 @@ __all__ = [
     "number_density", "optical_depth", "parse_physae_transitions", "partition_ratio",
     "partition_sum", "physae_forward", "polynomial_baseline", "pressure_shift", "rautian",
     "read_hitran_par", "read_physae_transitions", "small_y_needed", "spectrum_from_state",
-    "spectrum_uniform_from_state",
+    "spectrum_uniform_from_state", "SYNTHETIC_LABEL", "SYNTHETIC_MOLECULES", "SyntheticBand",
+    "synthetic_lines", "synthetic_window_lines",
     "tips_partition_function", "transmission", "voigt", "window_sizes",
 ]
