@@ -7,7 +7,9 @@ Survey (issue 3): 200 x 300 model (dx = 10 m, Marmousi-like, 1500-3500 m/s) + 20
 * acoustic forward + gradient w.r.t. vp (loss = sum of squared data), with the peak
   resident memory of a separate process doing only that (ru_maxrss)
 * acoustic forward + gradient through jaxgeo's adjoint-state path (``adjoint=True``,
-  issue 16) vs the same Deepwave gradient; the table's last lines give gradient/forward
+  issue 16: hand-written transposed step), with the default checkpointing and with
+  ``checkpoint_every=0`` (every step's Laplacian stored), vs the same Deepwave gradient;
+  the table's last lines give gradient/forward, from wall times and (jaxgeo) CPU times
 * elastic forward, order 4, vertical force: jaxgeo.wave.elastic vs deepwave.elastic, on
   the Marmousi-like model and on a two-layer model (Deepwave's time depends on the model)
 
@@ -43,7 +45,9 @@ def parse_args():
     p.add_argument("--devices", type=int, default=os.cpu_count(),
                    help="virtual CPU devices for the jaxgeo mesh (ignored on GPU)")
     p.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
-    p.add_argument("--memory-probe", choices=("jaxgeo", "deepwave"), help=argparse.SUPPRESS)
+    p.add_argument("--memory-probe", choices=("jaxgeo", "deepwave", "jaxgeo:grad_adjoint",
+                                              "jaxgeo:grad_adjoint_store"),
+                   help=argparse.SUPPRESS)
     return p.parse_args()
 
 
@@ -87,25 +91,30 @@ def survey():
 
 
 def median_time(fn, repeats):
-    fn()  # warm-up (compilation)
-    times = []
+    """(median, min, max) wall seconds and the median CPU seconds of this process (all
+    threads) over ``repeats`` runs after a warm-up (compilation)."""
+    fn()
+    times, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - t0)
-    return float(np.median(times)), min(times), max(times)
+        cpu.append(time.process_time() - c0)
+    return float(np.median(times)), min(times), max(times), float(np.median(cpu))
 
 
 def jaxgeo_functions(mesh):
     vp, vs, rho, amps, src, rec = survey()
 
-    def acoustic(v, adjoint=False):
+    def acoustic(v, adjoint=False, checkpoint_every=None):
         return wave.acoustic(v, DX, DT, amps, src, rec, order=8, pml_width=PML,
-                             pml_freq=FREQ, mesh=mesh, adjoint=adjoint)
+                             pml_freq=FREQ, mesh=mesh, adjoint=adjoint,
+                             checkpoint_every=checkpoint_every)
 
     forward = jax.jit(acoustic)
     grad = jax.jit(jax.grad(lambda v: jnp.sum(acoustic(v) ** 2)))
     grad_adjoint = jax.jit(jax.grad(lambda v: jnp.sum(acoustic(v, True) ** 2)))
+    grad_store = jax.jit(jax.grad(lambda v: jnp.sum(acoustic(v, True, 0) ** 2)))
     elastic = jax.jit(lambda v, s, r: wave.elastic(v, s, r, DX, DT, amps, src, rec,
                                                    source_type="fz", order=4, pml_width=PML,
                                                    pml_freq=FREQ, mesh=mesh)["vz"])
@@ -114,6 +123,7 @@ def jaxgeo_functions(mesh):
     return {"forward": lambda: forward(v).block_until_ready(),
             "grad": lambda: grad(v).block_until_ready(),
             "grad_adjoint": lambda: grad_adjoint(v).block_until_ready(),
+            "grad_adjoint_store": lambda: grad_store(v).block_until_ready(),
             "elastic": lambda: elastic(v, s, r).block_until_ready(),
             "elastic_layers": lambda: elastic(v2, s2, r2).block_until_ready()}
 
@@ -152,20 +162,22 @@ def deepwave_functions():
         return run
 
     vp2, vs2, rho2 = two_layers()
-    return {"forward": forward, "grad": grad, "grad_adjoint": grad,
+    return {"forward": forward, "grad": grad, "grad_adjoint": grad, "grad_adjoint_store": grad,
             "elastic": elastic_of(lamb, mu, buoyancy),
             "elastic_layers": elastic_of(t(rho2 * (vp2**2 - 2 * vs2**2)), t(rho2 * vs2**2),
                                          t(1.0 / rho2))}
 
 
 def memory_probe(which: str) -> None:
-    """One warm-up and one forward+gradient, then print this process's peak RSS (MB)."""
-    if which == "jaxgeo":
+    """One warm-up and one forward+gradient, then print this process's peak RSS (MB).
+    ``which``: ``deepwave``, ``jaxgeo`` (autodiff) or ``jaxgeo:<case>``."""
+    library, _, case = which.partition(":")
+    if library == "jaxgeo":
         fns = jaxgeo_functions(make_mesh("shots") if len(jax.devices()) > 1 else None)
     else:
         fns = deepwave_functions()
-    fns["grad"]()
-    fns["grad"]()
+    fns[case or "grad"]()
+    fns[case or "grad"]()
     # VmHWM: this process's own peak RSS (ru_maxrss would include the parent's after fork)
     status = Path("/proc/self/status")
     if status.exists():
@@ -199,6 +211,8 @@ def main() -> None:
     for key, label in (("forward", "acoustic forward (order 8)"),
                        ("grad", "acoustic forward + grad vp"),
                        ("grad_adjoint", "acoustic forward + grad vp, adjoint=True"),
+                       ("grad_adjoint_store",
+                        "acoustic forward + grad vp, adjoint=True, checkpoint_every=0"),
                        ("elastic", "elastic forward (order 4)"),
                        ("elastic_layers", "elastic forward (order 4), two layers")):
         t_dw = median_time(dw[key], ARGS.repeats)
@@ -209,6 +223,8 @@ def main() -> None:
               f"jaxgeo {len(devices)} dev {t_m[0]:.3f}s, ratio {t_m[0] / t_dw[0]:.2f}",
               flush=True)
     rss_jg, rss_dw = peak_rss_mb("jaxgeo"), peak_rss_mb("deepwave")
+    rss_adj = {case: peak_rss_mb(f"jaxgeo:{case}")
+               for case in ("grad_adjoint", "grad_adjoint_store")}
 
     n_dev = len(devices)
     lines = [
@@ -225,18 +241,27 @@ def main() -> None:
     lines.append(f"\nPeak resident memory of a process running one forward + gradient: "
                  f"jaxgeo {rss_jg:.0f} MiB, Deepwave {rss_dw:.0f} MiB (VmHWM of a separate "
                  "process that imports only that library: jax or torch included, and "
-                 "for jaxgeo the compilation).")
+                 "for jaxgeo the compilation); jaxgeo adjoint=True: "
+                 f"{rss_adj['grad_adjoint']:.0f} MiB (default checkpointing), "
+                 f"{rss_adj['grad_adjoint_store']:.0f} MiB (checkpoint_every=0).")
     lines.append("Gcell/s counts forward cell updates (padded grid x shots x nt) per second "
                  "of the measured wall time (for the gradient case this includes the "
                  "backward pass).")
     times = {key: row for key, row in zip(
-        ("forward", "grad", "grad_adjoint", "elastic", "elastic_layers"), rows, strict=True)}
+        ("forward", "grad", "grad_adjoint", "grad_adjoint_store", "elastic", "elastic_layers"),
+        rows, strict=True)}
     for col, name in ((1, "Deepwave"), (2, "jaxgeo 1 device"), (3, f"jaxgeo {n_dev} devices")):
-        fwd = times["forward"][col][0]
-        lines.append(f"gradient/forward, {name}: autodiff "
-                     f"{times['grad'][col][0] / fwd:.2f}, adjoint=True "
-                     f"{times['grad_adjoint'][col][0] / fwd:.2f}" if col > 1 else
-                     f"gradient/forward, {name}: {times['grad'][col][0] / fwd:.2f}")
+        if col == 1:
+            lines.append(f"gradient/forward, {name} (wall): "
+                         f"{times['grad'][1][0] / times['forward'][1][0]:.2f}")
+            continue
+        for unit, i in (("wall", 0), ("CPU", 3)):
+            fwd = times["forward"][col][i]
+            lines.append(
+                f"gradient/forward, {name} ({unit}): autodiff "
+                f"{times['grad'][col][i] / fwd:.2f}, adjoint=True "
+                f"{times['grad_adjoint'][col][i] / fwd:.2f}, adjoint=True + "
+                f"checkpoint_every=0 {times['grad_adjoint_store'][col][i] / fwd:.2f}")
     lines.append(f"load average at the end: {open('/proc/loadavg').read().strip()}"
                  if Path("/proc/loadavg").exists() else "")
     table = "\n".join(lines)

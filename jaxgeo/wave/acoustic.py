@@ -49,7 +49,8 @@ from jaxgeo.wave.timeloop import default_checkpoint_every, run_time_loop
 def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations, *,
              rho=None, order: int = 8, pml_width: int = 20, free_surface: bool = False,
              checkpoint_every: int | None = None, pml_freq: float | None = None,
-             mesh=None, adjoint: bool = False) -> jax.Array:
+             mesh=None, adjoint: bool = False, storage_compression: bool = False
+             ) -> jax.Array:
     """Propagate acoustic waves and record pressure at the receivers.
 
     A ``[nz, ny, nx]`` vp propagates in 3-D (`jaxgeo.wave.acoustic3d`: constant density,
@@ -82,7 +83,11 @@ def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations
         backward step is JAX's transpose of the forward step. Equal to the autodiff
         gradient to rounding; no second derivatives (use ``False`` for Hessian-vector
         products). ``False`` (default): JAX autodiff of the checkpointed loop (jvp, grad,
-        HVP).
+        HVP). With ``adjoint=True`` and constant density, ``checkpoint_every=None``
+        stores every step when that takes at most `STORE_ALL_BUDGET_BYTES` (512 MiB per
+        device) and checkpoints every ~sqrt(nt) steps otherwise.
+      storage_compression: with ``adjoint=True`` and constant density, keep the stored
+        Laplacians in bfloat16 (half the memory; gradient relative error ~1e-3).
       mesh: optional `jax.sharding.Mesh` (one axis, e.g. from
         `jaxgeo.core.parallel.make_mesh("shots")`): shots are sharded over its devices
         (n_shots must divide evenly) and the result is returned in shot order.
@@ -115,6 +120,11 @@ def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations
         kernel = _acoustic_cd if rho is None else _acoustic_vd
     if ndim == 2:
         kwargs["adjoint"] = bool(adjoint)
+    if storage_compression:
+        if not adjoint or rho is not None or ndim != 2:
+            raise ValueError("storage_compression applies to the constant-density 2-D "
+                             "adjoint path: pass adjoint=True and rho=None, or drop it")
+        kwargs["store_dtype"] = "bfloat16"
     if mesh is not None:
         from jaxgeo.wave.sharded import run_sharded
         return run_sharded(kernel, kwargs, models, source_amplitudes, source_locations,
@@ -124,6 +134,29 @@ def acoustic(vp, dx, dt, source_amplitudes, source_locations, receiver_locations
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+STORE_ALL_BUDGET_BYTES = 512 * 2**20  # adjoint=True default: store every step below this
+
+
+def adjoint_checkpoint_interval(checkpoint_every: int | None, steps: int, cells: int,
+                                itemsize: int) -> int:
+    """Steps per stored carry of the constant-density adjoint path.
+
+    Args:
+      checkpoint_every: the user's choice: ``0`` stores every step's Laplacian in the
+        forward pass, ``k > 0`` every ``k`` steps with one chunk recomputed at a time,
+        ``None`` picks: every step if that takes at most `STORE_ALL_BUDGET_BYTES`, else
+        ~sqrt(steps).
+      steps: time steps; cells: values per stored Laplacian (shots x grid, per device);
+      itemsize: bytes per stored value.
+    Returns:
+      the interval, ``steps`` meaning store everything.
+    """
+    if checkpoint_every == 0 or (checkpoint_every is None
+                                 and steps * cells * itemsize <= STORE_ALL_BUDGET_BYTES):
+        return steps + 1
+    return checkpoint_every or default_checkpoint_every(steps)
 
 
 def pad_widths(pml_width: int, free_surface: bool) -> tuple[int, int, int, int]:
@@ -347,10 +380,11 @@ def _grid_reads_jvp(g, primals, tangents):
 
 
 @functools.partial(jax.jit, static_argnames=("spacing", "dt", "order", "pml_width",
-                                             "free_surface", "checkpoint_every", "adjoint"))
+                                             "free_surface", "checkpoint_every", "adjoint",
+                                             "store_dtype"))
 def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations, freq, *,
                  spacing, dt, order, pml_width, free_surface, checkpoint_every,
-                 adjoint=True):
+                 adjoint=True, store_dtype=None):
     """Constant density: ``u_tt = c^2 lap u + c^2 s delta`` (leapfrog in time).
 
     Each step is one full-grid stencil pass (``grid_reads``) plus CPML
@@ -525,11 +559,23 @@ def _acoustic_cd(models, source_amplitudes, source_locations, receiver_locations
         if 2 * n_pairs > steps:
             xs = jnp.concatenate([xs, jnp.zeros_like(xs[:1])])
         xs = xs.reshape((n_pairs, 2) + xs.shape[1:])
-        # 0: store every step's residual (no recomputation, memory ~ nt wavefields)
-        k = 2 * n_pairs if checkpoint_every == 0 else (
-            checkpoint_every or default_checkpoint_every(steps))
-        data = transposed_time_loop(pair_with_residual, pair_transpose, zero_carry,
-                                    zero_cotangent, consts, c2dt2, xs, max(1, k // 2))
+        k = adjoint_checkpoint_interval(checkpoint_every, steps, c2dt2.size,
+                                        jnp.dtype(store_dtype or dtype).itemsize)
+        step, transpose = pair_with_residual, pair_transpose
+        if store_dtype is not None:
+            # compressed storage: rounded on store, widened on use; kept as raw 16-bit words
+            # (XLA may drop a float round trip as "excess precision", storing float32)
+            def step(consts, coeff, carry, x):
+                carry, y, laps = pair_with_residual(consts, coeff, carry, x)
+                return carry, y, tuple(jax.lax.bitcast_convert_type(
+                    lap.astype(store_dtype), jnp.uint16) for lap in laps)
+
+            def transpose(consts, coeff, laps, ct_carry, ct_y):
+                laps = tuple(jax.lax.bitcast_convert_type(lap, store_dtype).astype(dtype)
+                             for lap in laps)
+                return pair_transpose(consts, coeff, laps, ct_carry, ct_y)
+        data = transposed_time_loop(step, transpose, zero_carry, zero_cotangent, consts,
+                                    c2dt2, xs, max(1, k // 2))
         data = data.reshape((2 * n_pairs,) + data.shape[2:])[:steps]
     else:
         data = leapfrog_loop(
