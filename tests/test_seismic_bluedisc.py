@@ -345,3 +345,47 @@ def test_entry_script_help_and_one_line_errors(capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
 
+
+
+def test_real_phasenet_generator_through_the_hybrid_gan_step_on_the_engine():
+    """The shipped generator (PhaseNet P, S, D; 3001 samples, its only window), one hybrid step
+    through ``fit``: the step's logged losses equal numpy BCEs of the networks' train-mode
+    outputs, and Adam with b1 = 0 moves each weight by lr on its first step."""
+    gen = bd.make_generator("D")
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, T, 3)).astype(np.float32)
+    x /= np.abs(x).max(axis=1, keepdims=True)
+    y = rng.uniform(size=(2, T, 3)).astype(np.float32)
+    batch = {"X": jnp.asarray(x), "y": jnp.asarray(y)}
+    state0 = bd.init_state(gen, samples=T, g_lr=1e-3, d_lr=1e-3, seed=42)
+    g0 = jax.tree_util.tree_map(np.asarray, state0.part("generator").variables)
+    d0 = jax.tree_util.tree_map(np.asarray, state0.part("discriminator").variables)
+    stream = FunctionStream(lambda k: batch, length=1, seed=0)
+    state1, hist = fit(state0, bd.make_gan_step(gen, 4000.0), stream, num_steps=1)
+
+    # Train-mode outputs depend on the weights only (batch statistics of the batch itself).
+    logits = jax.jit(lambda v: gen.apply(v, batch["X"], train=True, logits=True,
+                                         mutable=["batch_stats"])[0])(g0)
+    disc = jax.jit(lambda v, label: bd.BlueDisc().apply(v, label, batch["X"], train=True,
+                                                        mutable=["batch_stats"])[0])
+    d1 = {**d0, "params": state1.part("discriminator").params}
+    real, fake0 = disc(d0, batch["y"]), disc(d0, jax.nn.sigmoid(logits))
+    fake1 = disc(d1, jax.nn.sigmoid(logits))
+    # float32 network outputs, float64 BCE means; 1e-5 relative covers the float32 means of
+    # 18,006 terms (and the jit vs eager reordering of PhaseNet's float32 convolutions)
+    np.testing.assert_allclose(hist["d_loss"][0], 0.5 * (_np_bce(real, 1) + _np_bce(fake0, 0)),
+                               rtol=1e-5)
+    data = _np_bce(logits, y)
+    gan = _np_bce(fake1, 1)
+    np.testing.assert_allclose(hist["g_data_loss"][0], data, rtol=1e-5)
+    np.testing.assert_allclose(hist["g_SGAN_loss"][0], gan, rtol=1e-5)
+    np.testing.assert_allclose(hist["g_loss"][0], (gan + 4000 * data) / 4001, rtol=1e-5)
+    # Adam, b1 = 0, first step: m = g, v = (1 - b2) g^2, bias-corrected update
+    # -lr g / (|g| + eps): every weight with |g| >> eps = 1e-8 moves by lr = 1e-3.
+    for name, before in (("generator", g0["params"]), ("discriminator", d0["params"])):
+        after = state1.part(name).params
+        delta = np.concatenate([np.abs(np.asarray(a) - b).ravel() for a, b in zip(
+            jax.tree_util.tree_leaves(after), jax.tree_util.tree_leaves(before), strict=True)])
+        # float32 weights of magnitude <= ~1: the difference is exact to ~1e-7 absolute
+        assert delta.max() <= 1e-3 + 2e-7, name
+        assert np.median(delta) == pytest.approx(1e-3, abs=2e-7), name

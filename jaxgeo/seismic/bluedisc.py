@@ -136,10 +136,12 @@ def init_state(generator: nn.Module, *, samples: int = 3001, g_lr: float = 1e-3,
     """
     key_g, key_d, key_run = jax.random.split(jax.random.PRNGKey(seed), 3)
     x = jnp.zeros((1, samples, 3), jnp.float32)
-    g_vars = generator.init(key_g, x, train=False)
+    # jit: the same values as eager init (the same keys and ops), compiled in about half the
+    # time of PhaseNet's op-by-op initialisation on CPU
+    g_vars = jax.jit(lambda key: generator.init(key, x, train=False))(key_g)
     parts = {"generator": Part.create(g_vars["params"], adam(g_lr), g_vars.get("batch_stats"))}
     if d_lr is not None:
-        d_vars = BlueDisc().init(key_d, x, x, train=False)
+        d_vars = jax.jit(lambda key: BlueDisc().init(key, x, x, train=False))(key_d)
         parts["discriminator"] = Part.create(d_vars["params"], adam(d_lr),
                                              d_vars["batch_stats"])
     return TrainState.create(parts=parts, rng=key_run)

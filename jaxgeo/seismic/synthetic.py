@@ -16,7 +16,15 @@ Each trace is a 3-component (Z, N, E) record at ``sampling_rate`` Hz:
   ``log10 A = ML - 1.11 log10(R/100) - 0.00189 (R - 100) - 3`` (A in mm Wood-Anderson, R
   hypocentral km), P peaks a random factor 2-5 smaller;
 * coloured background noise scaled to a per-trace SNR (dB, P-wave peak over noise std);
-* a fraction of noise-only traces (no picks, no magnitude).
+* a fraction of noise-only traces (no picks, no magnitude);
+* ``ambiguous_s=True`` (off by default; the default output is unchanged) makes the S onsets
+  ambiguous, for BlueDisc's S-suppression benchmark: the P phase is about as strong as S
+  (S/P peak ratio 0.7-1.5 instead of 2-5), as strong on the horizontals as on Z, and its coda
+  decays over ``0.5 (1 + 0.04 R) + 2 (S - P)`` s, so that S (whose delay after P grows with
+  distance as the travel times say) arrives on a high-amplitude P coda; the S phase is
+  emergent (direct pulse 0-0.3 of its coda peak instead of 1-2, coda rise 0.3-1 s instead of
+  0.08-0.3 s). The random draws are the same as in the default mode (only their ranges
+  change), so a trace keeps its distance, depth, onsets and magnitude.
 
 Metadata columns follow SeisBench naming (``trace_P_arrival_sample`` etc.). The writer is
 ``seisbench.data.WaveformDataWriter``; the folder appears atomically (written under a temporary
@@ -75,6 +83,7 @@ class SyntheticConfig:
     p_start_seconds: tuple[float, float] = (3.0, 12.0)  # time of the P onset in the trace
     layers: tuple[tuple[float, float], ...] = DEFAULT_LAYERS
     stations: tuple[str, ...] = field(default=("SYN01", "SYN02", "SYN03", "SYN04", "SYN05"))
+    ambiguous_s: bool = False  # S emergent on a high-amplitude P coda (see the module doc)
 
     def validate(self) -> None:
         if self.n_traces < 1:
@@ -194,8 +203,9 @@ def direct_pulse(t, freq):
     return np.where(t >= 0, np.sin(2 * np.pi * freq * tt) * np.exp(-2 * freq * tt), 0.0)
 
 
-def _phase(rng, n, onset, sampling_rate, freq, rise, decay, weights):
-    """One phase [3, n] starting at ``onset``: direct pulse + scattered coda, peak 1."""
+def _phase(rng, n, onset, sampling_rate, freq, rise, decay, weights, direct_range=(1.0, 2.0)):
+    """One phase [3, n] starting at ``onset``: direct pulse (amplitude drawn from
+    ``direct_range`` times the coda peak) + scattered coda, peak 1."""
     t = (np.arange(n) - onset) / sampling_rate
     after = t >= 0
     tt = np.maximum(t, 0)
@@ -204,7 +214,7 @@ def _phase(rng, n, onset, sampling_rate, freq, rise, decay, weights):
     coda = carrier * env
     coda /= np.abs(coda).max() + 1e-30
     polarity = rng.choice([-1.0, 1.0], size=(3, 1))
-    direct = rng.uniform(1.0, 2.0) * polarity * (direct_pulse(t, freq) / 0.64)
+    direct = rng.uniform(*direct_range) * polarity * (direct_pulse(t, freq) / 0.64)
     wave = (direct + coda) * np.asarray(weights)[:, None]
     return wave / (np.abs(wave).max() + 1e-30)
 
@@ -241,12 +251,15 @@ def make_trace(rng, cfg: SyntheticConfig, noise_only: bool):
     ml = float(rng.uniform(*cfg.magnitude))
     hypo = float(np.hypot(dist, depth))
     s_amp = float(local_magnitude_amplitude(ml, hypo))
-    p_amp = s_amp / rng.uniform(2.0, 5.0)
+    amb = cfg.ambiguous_s  # the same draws, other ranges: the default output is unchanged
+    p_amp = s_amp / rng.uniform(*((0.7, 1.5) if amb else (2.0, 5.0)))
     coda = 1.0 + 0.04 * hypo  # coda decay time grows with distance
+    p_decay = 0.5 * coda + (2.0 * (s_sample - p_sample) / cfg.sampling_rate if amb else 0.0)
     p_wave = _phase(rng, n, p_sample, cfg.sampling_rate, rng.uniform(6.0, 12.0),
-                    rng.uniform(0.05, 0.2), 0.5 * coda, (1.0, 0.35, 0.35))
+                    rng.uniform(0.05, 0.2), p_decay, (1.0, 0.9, 0.9) if amb else (1.0, 0.35, 0.35))
     s_wave = _phase(rng, n, s_sample, cfg.sampling_rate, rng.uniform(3.0, 7.0),
-                    rng.uniform(0.08, 0.3), coda, (0.4, 1.0, 0.9))
+                    rng.uniform(*((0.3, 1.0) if amb else (0.08, 0.3))), coda, (0.4, 1.0, 0.9),
+                    direct_range=(0.0, 0.3) if amb else (1.0, 2.0))
     signal = p_amp * p_wave + s_amp * s_wave
     noise_std = p_amp / 10 ** (snr_db / 20)  # SNR of the P arrival, as in SeisBench metadata
     wave = signal + noise_std * noise
