@@ -61,11 +61,23 @@ def init_variables(module, seed: int, window: int = 3001) -> dict:
     return _jit_init(module)(jax.random.PRNGKey(seed), x)
 
 
+@functools.lru_cache(maxsize=32)
 def learning_rate(lr: float, decay_steps: int = 0) -> optax.Schedule:
-    """``lr``, or a cosine decay from it to 5 % over `decay_steps` steps when that is > 0."""
+    """``lr``, or a cosine decay from it to 5 % over `decay_steps` steps when that is > 0.
+
+    One schedule object per ``(lr, decay_steps)``: :func:`make_step` is cached on it, so
+    runs with equal values share one compiled step."""
     if decay_steps > 0:
         return optax.cosine_decay_schedule(lr, decay_steps, alpha=0.05)
     return optax.constant_schedule(lr)
+
+
+@functools.lru_cache(maxsize=32)
+def _phase_transform(lr: float, decay_steps: int) -> optax.GradientTransformation:
+    # The optimizer is static data of the state (part of jit's cache key, compared by
+    # identity): one object per (lr, decay_steps), so equal runs in one process (a resumed
+    # run, the tests' round trips) reuse the compiled step instead of compiling it again.
+    return optax.adam(learning_rate(lr, decay_steps))
 
 
 def create_state(module, lr: float, seed: int, decay_steps: int = 0,
@@ -80,8 +92,7 @@ def create_state(module, lr: float, seed: int, decay_steps: int = 0,
       window: input samples of the model.
     """
     variables = init_variables(module, seed, window)
-    return TrainState.create(params=variables["params"],
-                             tx=optax.adam(learning_rate(lr, decay_steps)),
+    return TrainState.create(params=variables["params"], tx=_phase_transform(lr, decay_steps),
                              batch_stats=variables.get("batch_stats", {}),
                              rng=jax.random.PRNGKey(seed + 1))
 
