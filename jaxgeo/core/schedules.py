@@ -155,7 +155,12 @@ def set_lr_scale(opt_state: Any, value: float) -> Any:
         if not _is_scale_state(node):
             return node
         old = node.hyperparams[LR_SCALE]
-        hyper = {**node.hyperparams, LR_SCALE: jnp.asarray(value, jnp.asarray(old).dtype)}
+        new = jnp.asarray(value, jnp.asarray(old).dtype)
+        if getattr(old, "committed", False):
+            # Keep the leaf where the rest of the state is: a committed state with one
+            # uncommitted leaf is another input signature, so the step would recompile.
+            new = jax.device_put(new, old.sharding)
+        hyper = {**node.hyperparams, LR_SCALE: new}
         return node._replace(hyperparams=hyper)
 
     return jax.tree_util.tree_map(put, opt_state, is_leaf=_is_scale_state)
