@@ -13,11 +13,15 @@ import pytest
 import jaxgeo.wave as wave
 from jaxgeo.core.parallel import make_mesh
 
-NZ, NX, DX, DT, NT = 20, 22, 10.0, 1e-3, 50
+NZ, NX, DX, DT, NT = 20, 22, 10.0, 2e-3, 50
 # adjoint path: 50 steps in chunks of 8, 7 chunks, the last one padded (exercises the
 # padding); the autodiff reference runs without checkpoints (the same gradient, half the
 # compile time of its checkpointed loop)
 CHECKPOINT = 8
+# source scales that make the p records O(1) Pa (float32: the gradients, ~1e-20 for unit
+# amplitudes, would underflow to zero); 50 steps of 2 ms carry the P wave to both receivers
+SCALE = {"fz": 1e5, "fx": 1e5, "explosion": 1e7}
+IMPEDANCE = 4e6  # ~rho vp: vz ~ p / IMPEDANCE, so w_vz = IMPEDANCE w_p weighs both alike
 
 
 @pytest.fixture
@@ -31,13 +35,15 @@ def elastic_case(order, free_surface, source_type, dtype, n_shots=1, seed=0):
     receivers, and random cotangents ``w`` for the vz and p records."""
     rng = np.random.default_rng(seed + order + 10 * free_surface)
     vp = 1800.0 + 400.0 * rng.random((NZ, NX))
-    vs = 500.0 + 300.0 * rng.random((NZ, NX))
+    vs = 900.0 + 300.0 * rng.random((NZ, NX))
     vs[8:11, 2:5] = 0.0  # fluid cells: mu at the sxz nodes around them is zero
     rho = 1800.0 + 400.0 * rng.random((NZ, NX))
     models = tuple(jnp.asarray(m, dtype) for m in (vp, vs, rho))
-    amps = np.repeat(np.asarray(wave.ricker(15.0, NT, DT))[None, None], n_shots, 0)
+    amps = np.repeat(np.asarray(wave.ricker(12.0, NT, DT))[None, None], n_shots, 0)
+    amps = amps * SCALE[source_type]
     src = np.array([[[1 if free_surface else 4, 5 + 3 * i]] for i in range(n_shots)])
-    rec = np.array([[[1 if free_surface else 15, 16], [8, 18]]] * n_shots)
+    rec = np.array([[[1 if free_surface else 12, 14 if free_surface else 11], [8, 13]]]
+                   * n_shots)
 
     def forward(m, adjoint, mesh=None):
         out = wave.elastic(*m, DX, DT, amps.astype(dtype), src, rec, source_type=source_type,
@@ -46,7 +52,8 @@ def elastic_case(order, free_surface, source_type, dtype, n_shots=1, seed=0):
                            mesh=mesh)
         return {"vz": out["vz"], "p": out["p"]}
 
-    w = {k: jnp.asarray(rng.standard_normal((n_shots, 2, NT)), dtype) for k in ("vz", "p")}
+    w = {k: jnp.asarray(rng.standard_normal((n_shots, 2, NT)) * scale, dtype)
+         for k, scale in (("vz", IMPEDANCE), ("p", 1.0))}
     return models, forward, w
 
 
@@ -68,8 +75,8 @@ def rel_l2(a, b):
 # orders x free surface x source type covered pairwise in 4 cases (each case costs two
 # compilations), one of them with 2 shots sharded over 2 devices on the adjoint side (mesh=
 # passes adjoint through to the kernel; the reference runs unsharded); order 8 shares every
-# code path of 4 (only the stencil weights differ) and was checked once by hand with all
-# 8 combinations (errors <= 4e-15)
+# code path of 4 (only the stencil weights differ) and was checked once by hand with free
+# surface on/off x fz/fx/explosion (errors <= 1.3e-15)
 @pytest.mark.parametrize(("order", "free_surface", "source_type", "n_shots"),
                          [(2, False, "fz", 1), (2, True, "explosion", 2), (4, True, "fz", 1),
                           (4, False, "explosion", 1)])
@@ -87,7 +94,8 @@ def test_elastic_adjoint_gradient_equals_autodiff_float32():
     _, _, g_adj = gradients(4, True, "fz", jnp.float32, True)
     _, _, g_ref = gradients(4, True, "fz", jnp.float32, False)
     for name, a, b in zip(("vp", "vs", "rho"), g_adj, g_ref, strict=True):
-        assert rel_l2(a, b) <= 1e-5, name  # issue 16 bound (float32 summation order)
+        # issue 16 bound (float32 summation order; 2e-7 measured)
+        assert rel_l2(a, b) <= 1e-5, name
 
 
 def test_elastic_adjoint_reaches_the_kernel_through_mesh(x64):
