@@ -33,7 +33,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.custom_derivatives import linear_call
+from jax.custom_derivatives import SymbolicZero, linear_call
 
 
 def _plain(step, init, consts, coeffs, xs):
@@ -60,11 +60,34 @@ def _loop(step, init, k, consts, coeffs, xs):
     return _plain(step, init, consts, coeffs, xs)
 
 
-@_loop.defjvp
+def _live(primal_tree, tangent_tree):
+    """Flatten ``(primals, tangents)`` of the differentiated arguments and split off the
+    leaves whose tangent is a symbolic zero (a model coefficient or input that does not
+    depend on what is differentiated, e.g. the buoyancies in a vs-only gradient, or an
+    explosion's source term). `linear_call` must get only tangents that are linear
+    inputs: a zero constant among its linear operands fails its transpose rule.
+
+    Returns (primal leaves, live tangent leaves, live mask, treedef)."""
+    primals, treedef = jax.tree_util.tree_flatten(primal_tree)
+    tangents = jax.tree_util.tree_leaves(tangent_tree,
+                                         is_leaf=lambda t: isinstance(t, SymbolicZero))
+    live = [not isinstance(t, SymbolicZero) for t in tangents]
+    return primals, [t for t, on in zip(tangents, live, strict=True) if on], live, treedef
+
+
+def _with_zeros(live_leaves, primals, live, treedef):
+    """The full tangent pytree from the live leaves, zeros for the others."""
+    it = iter(live_leaves)
+    return jax.tree_util.tree_unflatten(
+        treedef, [next(it) if on else jnp.zeros_like(p) for p, on in zip(primals, live,
+                                                                          strict=True)])
+
+
 def _loop_jvp(step, init, k, primals, tangents):
     consts, coeffs, xs = primals
     _, d_coeffs, d_xs = tangents
     n = xs.shape[0]
+    flat_primals, live_tangents, live, treedef = _live((coeffs, xs), (d_coeffs, d_xs))
     n_chunks = -(-n // k)
 
     def chunk(c, x_chunk):
@@ -74,10 +97,14 @@ def _loop_jvp(step, init, k, primals, tangents):
     _, (checkpoints, ys) = lax.scan(chunk, init(), _chunks(xs, n_chunks, k))
     ys = ys.reshape((n_chunks * k,) + ys.shape[2:])[:n]
     residuals = (consts, coeffs, xs, checkpoints)
+    if not live_tangents:
+        return ys, jnp.zeros_like(ys)
 
     def born(res, lin):
         consts_, coeffs_, xs_, _ = res
-        return jax.jvp(lambda c, x: _plain(step, init, consts_, c, x), (coeffs_, xs_), lin)[1]
+        full = _with_zeros(lin, jax.tree_util.tree_leaves((coeffs_, xs_)), live, treedef)
+        return jax.jvp(lambda c, x: _plain(step, init, consts_, c, x), (coeffs_, xs_),
+                       full)[1]
 
     def adjoint(res, ct_ys):
         consts_, coeffs_, xs_, checkpoints_ = res
@@ -104,10 +131,14 @@ def _loop_jvp(step, init, k, primals, tangents):
             chunk_back, acc0, (checkpoints_, _chunks(xs_, n_chunks, k),
                                _chunks(ct_ys, n_chunks, k)), reverse=True)
         ct_xs = ct_xs.reshape((n_chunks * k,) + ct_xs.shape[2:])[:n]
-        return ct_coeffs, ct_xs
+        cts = jax.tree_util.tree_leaves((ct_coeffs, ct_xs))
+        return [c for c, on in zip(cts, live, strict=True) if on]
 
-    d_ys = linear_call(born, adjoint, residuals, (d_coeffs, d_xs))
+    d_ys = linear_call(born, adjoint, residuals, live_tangents)
     return ys, d_ys
+
+
+_loop.defjvp(_loop_jvp, symbolic_zeros=True)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3, 4))

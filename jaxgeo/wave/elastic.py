@@ -37,6 +37,7 @@ from jaxgeo.wave.acoustic import (
     resolve_pml_freq,
     shot_indices,
 )
+from jaxgeo.wave.adjoint import linear_time_loop
 from jaxgeo.wave.pml import correct_derivative, pml_velocity, strip_profiles
 from jaxgeo.wave.stencils import staggered_derivative
 from jaxgeo.wave.timeloop import default_checkpoint_every, run_time_loop
@@ -47,7 +48,7 @@ SOURCE_TYPES = ("fz", "fx", "explosion")
 def elastic(vp, vs, rho, dx, dt, source_amplitudes, source_locations, receiver_locations, *,
             source_type: str = "fz", order: int = 4, pml_width: int = 20,
             free_surface: bool = False, checkpoint_every: int | None = None,
-            pml_freq: float | None = None, mesh=None) -> dict:
+            pml_freq: float | None = None, mesh=None, adjoint: bool = False) -> dict:
     """Propagate elastic waves; returns receiver data ``{"vz", "vx", "p"}``.
 
     Args:
@@ -64,6 +65,17 @@ def elastic(vp, vs, rho, dx, dt, source_amplitudes, source_locations, receiver_l
         0: no checkpointing).
       pml_freq: CPML frequency (Hz); default the peak of the source spectrum.
       mesh: optional one-axis mesh; shots are sharded over its devices.
+      adjoint: ``True``: reverse mode runs the adjoint-state method
+        (`jaxgeo.wave.adjoint.linear_time_loop`): the forward pass stores the loop carry
+        (5 fields and the CPML memories) every ``checkpoint_every`` steps (``0``: every
+        step), and the backward pass recomputes one chunk at a time and runs the
+        transpose of the same step backwards in time, accumulating the gradients of the
+        per-shot coefficients (lambda, lambda + 2 mu, the harmonic-mean mu at the sxz
+        nodes, the buoyancies times dt) step by step; vp, vs and rho gradients follow
+        from those by the chain rule. Equal to the autodiff gradient to rounding; forward
+        mode (``jax.jvp``, Born) runs the tangent of the plain loop. No second
+        derivatives (use ``False`` for Hessian-vector products). ``False`` (default): JAX
+        autodiff of the checkpointed loop.
     Returns:
       dict of ``[n_shots, n_receivers, nt]`` arrays: ``vz``, ``vx`` (m/s), ``p`` (Pa).
     """
@@ -92,7 +104,7 @@ def elastic(vp, vs, rho, dx, dt, source_amplitudes, source_locations, receiver_l
     freq = resolve_pml_freq(pml_freq, source_amplitudes, dt)
     options = dict(spacing=spacing, dt=dt, order=int(order), pml_width=int(pml_width),
                    free_surface=bool(free_surface), checkpoint_every=checkpoint_every,
-                   source_type=source_type)
+                   source_type=source_type, adjoint=bool(adjoint))
     if mesh is not None:
         from jaxgeo.wave.sharded import run_sharded
         return run_sharded(_elastic, options, (vp, vs, rho), source_amplitudes,
@@ -136,9 +148,10 @@ def _pad_x(f, h: int):
 
 @functools.partial(jax.jit, static_argnames=("spacing", "dt", "order", "pml_width",
                                              "free_surface", "checkpoint_every",
-                                             "source_type"))
+                                             "source_type", "adjoint"))
 def _elastic(models, source_amplitudes, source_locations, receiver_locations, freq, *,
-             spacing, dt, order, pml_width, free_surface, checkpoint_every, source_type):
+             spacing, dt, order, pml_width, free_surface, checkpoint_every, source_type,
+             adjoint=False):
     vp, vs, rho = models
     dtype = jnp.result_type(vp, vs, rho, jnp.float32)
     dz, dx = spacing
@@ -175,12 +188,6 @@ def _elastic(models, source_amplitudes, source_locations, receiver_locations, fr
         shape = (-1, 1) if ax == 1 else (1, -1)
         prof[name] = (a.reshape(shape), b.reshape(shape), ax, w)
 
-    def cpml_derivative(name, padded, forward, memory):
-        ax = derivs[name][0]
-        raw = staggered_derivative(padded, ax, order, 1.0 / (dz if ax == 1 else dx), forward)
-        a, b, _, w = prof[name]
-        return correct_derivative(raw, memory[name], a, b, ax, w)
-
     src = shot_indices(source_locations, widths[0], widths[2])
     rec = shot_indices(receiver_locations, widths[0], widths[2])
     amps = jnp.moveaxis(source_amplitudes.astype(dtype), -1, 0) / (dz * dx)  # [nt, S, ns]
@@ -191,18 +198,37 @@ def _elastic(models, source_amplitudes, source_locations, receiver_locations, fr
         nxt = jnp.concatenate([amps[1:], jnp.zeros_like(amps[:1])])
         inputs = 0.5 * (amps + nxt) * buoy[None]  # force at (i + 1/2) dt
 
-    lam2mu_sxx, lam_sxx, lam, lam2mu, mu_xz, bz_dt, bx_dt = (
-        per_shot(m, n_shots) for m in (lam2mu_sxx, lam_sxx, lam, lam2mu, mu_xz, bz_dt, bx_dt))
+    coeffs = {"lam2mu": lam2mu, "lam": lam, "mu_xz": mu_xz, "bz_dt": bz_dt, "bx_dt": bx_dt}
+    if free_surface:
+        coeffs.update(lam2mu_sxx=lam2mu_sxx, lam_sxx=lam_sxx)
+    coeffs = {name: per_shot(m, n_shots) for name, m in coeffs.items()}
+    consts = ({name: (a, b) for name, (a, b, _, _) in prof.items()}, src, rec)
+    strips = {name: w for name, (_, _, _, w) in prof.items()}  # static CPML widths
 
-    def step(carry, src_t):
+    def step(consts, coeffs, carry, src_t):
+        """One step (stresses then velocities), linear in (carry, src_t) for fixed
+        coefficients ``coeffs`` (``[S, NZ, NX]`` each); ``consts`` = (CPML (a, b) per
+        derivative, source and receiver indices)."""
+        ab, src, rec = consts
+        lam2mu, lam, mu_xz = coeffs["lam2mu"], coeffs["lam"], coeffs["mu_xz"]
+        lam2mu_sxx = coeffs.get("lam2mu_sxx", lam2mu)
+        lam_sxx = coeffs.get("lam_sxx", lam)
         vz, vx, sxx, szz, sxz, memory = carry
-        d = functools.partial(cpml_derivative, memory=memory)
         new = {}
+
+        def d(name, padded, forward):
+            ax = derivs[name][0]
+            raw = staggered_derivative(padded, ax, order, 1.0 / (dz if ax == 1 else dx),
+                                       forward)
+            corrected, new[name] = correct_derivative(raw, memory[name], *ab[name], ax,
+                                                      strips[name])
+            return corrected
+
         # stresses: half step n-1/2 -> n+1/2 from velocities at n
-        dvx_dx, new["dvx_dx"] = d("dvx_dx", _pad_x(vx, h), forward=False)
-        dvz_dz, new["dvz_dz"] = d("dvz_dz", _pad_z(vz, h, free_surface, "even_half"), False)
-        dvx_dz, new["dvx_dz"] = d("dvx_dz", _pad_z(vx, h, free_surface, "even"), True)
-        dvz_dx, new["dvz_dx"] = d("dvz_dx", _pad_x(vz, h), forward=True)
+        dvx_dx = d("dvx_dx", _pad_x(vx, h), forward=False)
+        dvz_dz = d("dvz_dz", _pad_z(vz, h, free_surface, "even_half"), False)
+        dvx_dz = d("dvx_dz", _pad_z(vx, h, free_surface, "even"), True)
+        dvz_dx = d("dvz_dx", _pad_x(vz, h), forward=True)
         sxx_new = sxx + dt * (lam2mu_sxx * dvx_dx + lam_sxx * dvz_dz)
         szz_new = szz + dt * (lam * dvx_dx + lam2mu * dvz_dz)
         sxz_new = sxz + dt * mu_xz * (dvx_dz + dvz_dx)
@@ -214,27 +240,39 @@ def _elastic(models, source_amplitudes, source_locations, receiver_locations, fr
         p = -0.25 * (sxx + szz + sxx_new + szz_new)
         record = (vz[rec], vx[rec], p[rec])
         # velocities: n -> n+1 from stresses at n+1/2
-        dsxx_dx, new["dsxx_dx"] = d("dsxx_dx", _pad_x(sxx_new, h), forward=True)
-        dsxz_dz, new["dsxz_dz"] = d("dsxz_dz", _pad_z(sxz_new, h, free_surface, "odd_half"),
-                                    False)
-        dsxz_dx, new["dsxz_dx"] = d("dsxz_dx", _pad_x(sxz_new, h), forward=False)
-        dszz_dz, new["dszz_dz"] = d("dszz_dz", _pad_z(szz_new, h, free_surface, "odd"), True)
-        vx_new = vx + bx_dt * (dsxx_dx + dsxz_dz)
-        vz_new = vz + bz_dt * (dsxz_dx + dszz_dz)
+        dsxx_dx = d("dsxx_dx", _pad_x(sxx_new, h), forward=True)
+        dsxz_dz = d("dsxz_dz", _pad_z(sxz_new, h, free_surface, "odd_half"), False)
+        dsxz_dx = d("dsxz_dx", _pad_x(sxz_new, h), forward=False)
+        dszz_dz = d("dszz_dz", _pad_z(szz_new, h, free_surface, "odd"), True)
+        vx_new = vx + coeffs["bx_dt"] * (dsxx_dx + dsxz_dz)
+        vz_new = vz + coeffs["bz_dt"] * (dsxz_dx + dszz_dz)
         if source_type == "fz":
             vz_new = vz_new.at[src].add(src_t)
         elif source_type == "fx":
             vx_new = vx_new.at[src].add(src_t)
         return (vz_new, vx_new, sxx_new, szz_new, sxz_new, new), record
 
-    field = jnp.zeros((n_shots, nzp, nxp), dtype)
-    mem = {}
-    for name, (_, _, ax, w) in prof.items():
-        shape = [n_shots, nzp, nxp]
-        shape[ax] = sum(w)
-        mem[name] = jnp.zeros(shape, dtype)
-    init = (field, field, field, field, field, mem)
+    def stacked_step(consts, coeffs, carry, src_t):
+        """`step` with the three records stacked into one ``[3, S, n_receivers]`` array
+        (`linear_time_loop` takes one output array)."""
+        carry, record = step(consts, coeffs, carry, src_t)
+        return carry, jnp.stack(record)
+
+    def zero_carry():
+        field = jnp.zeros((n_shots, nzp, nxp), dtype)
+        mem = {}
+        for name, w in strips.items():
+            shape = [n_shots, nzp, nxp]
+            shape[derivs[name][0]] = sum(w)
+            mem[name] = jnp.zeros(shape, dtype)
+        return (field, field, field, field, field, mem)
+
     k = default_checkpoint_every(nt) if checkpoint_every is None else checkpoint_every
-    vz_d, vx_d, p_d = run_time_loop(step, init, inputs, nt, k)
+    if adjoint:
+        data = linear_time_loop(stacked_step, zero_carry, consts, coeffs, inputs, max(1, k))
+        vz_d, vx_d, p_d = (data[:, i] for i in range(3))
+    else:
+        vz_d, vx_d, p_d = run_time_loop(lambda carry, x: step(consts, coeffs, carry, x),
+                                        zero_carry(), inputs, nt, k)
     return {"vz": jnp.moveaxis(vz_d, 0, -1), "vx": jnp.moveaxis(vx_d, 0, -1),
             "p": jnp.moveaxis(p_d, 0, -1)}
