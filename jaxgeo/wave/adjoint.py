@@ -2,23 +2,23 @@
 
 A propagator step ``step(consts, coeffs, carry, x) -> (carry, y)`` is linear in
 ``(carry, x)`` for fixed model coefficients ``coeffs`` (the CPML profiles and index arrays
-in ``consts`` are not differentiated). `linear_time_loop` scans it from a zero carry and
-gives JAX a custom JVP whose tangent is a `jax.custom_derivatives.linear_call`:
+in ``consts`` are not differentiated). `transposed_time_loop` scans it from a zero carry
+and gives JAX a custom JVP whose tangent is a `jax.custom_derivatives.linear_call`:
 
 * forward mode (``jax.jvp``, Born modelling) runs the tangent of the plain loop;
-* reverse mode (``jax.grad`` / ``jax.vjp``) runs the hand-written adjoint: the forward
-  pass stores the carry every ``k`` steps (memory ``nt / k`` carries, the storage choice),
-  and the backward pass, chunk by chunk from the last, recomputes the ``k`` carries of a
-  chunk and runs the transposed step backwards in time, accumulating the model
-  coefficients' gradient (the imaging condition ``sum_t lambda_{t+1} * d step / d coeff``)
-  step by step. Each backward step is the exact transpose of the forward step (the same
-  stencils, CPML and injection), so the gradient equals autodiff's to rounding.
+* reverse mode (``jax.grad`` / ``jax.vjp``) runs the adjoint: the forward pass stores the
+  carry every ``k`` steps (memory ``nt / k`` carries; ``k >= nt`` stores every step's
+  residual instead and recomputes nothing), and the backward pass, chunk by chunk from
+  the last, recomputes a chunk keeping each step's residual and runs the transposed steps
+  backwards in time, accumulating the model coefficients' gradient (the imaging condition
+  ``sum_t lambda_{t+1} * d step / d coeff``) step by step.
 
-`transposed_time_loop` is the same loop for a step that comes with its own hand-written
-transpose and returns the residual its coefficient gradient needs (for the acoustic
-propagators: the spatial term the coefficient multiplies). Its backward pass recomputes
-one chunk storing only those residuals (no carries), then runs the transposed steps; no
-`jax.vjp` of the step is taken, so a backward step costs about one forward step.
+The transposed step is the caller's: the constant-density acoustic propagator hands in
+its hand-written one (residual: the stretched Laplacian). `linear_time_loop` serves any
+other linear step by taking ``jax.vjp`` of the step at the stored carry (residual: the
+carry and input), which is exact but costs a forward step more per backward step.
+Either way each backward step is the exact transpose of the forward step (the same
+stencils, CPML and injection), so the gradient equals autodiff's to rounding.
 
 Second order through this path (``jax.jvp`` of ``jax.grad``) is not supported by
 `linear_call` (its residuals must have zero tangents); use ``adjoint=False`` on the
@@ -55,11 +55,6 @@ def _zeros_like(tree):
     return jax.tree_util.tree_map(jnp.zeros_like, tree)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2))
-def _loop(step, init, k, consts, coeffs, xs):
-    return _plain(step, init, consts, coeffs, xs)
-
-
 def _live(primal_tree, tangent_tree):
     """Flatten ``(primals, tangents)`` of the differentiated arguments and split off the
     leaves whose tangent is a symbolic zero (a model coefficient or input that does not
@@ -83,74 +78,16 @@ def _with_zeros(live_leaves, primals, live, treedef):
                                                                           strict=True)])
 
 
-def _loop_jvp(step, init, k, primals, tangents):
-    consts, coeffs, xs = primals
-    _, d_coeffs, d_xs = tangents
-    n = xs.shape[0]
-    flat_primals, live_tangents, live, treedef = _live((coeffs, xs), (d_coeffs, d_xs))
-    n_chunks = -(-n // k)
-
-    def chunk(c, x_chunk):
-        c_end, ys = lax.scan(lambda cc, x: step(consts, coeffs, cc, x), c, x_chunk)
-        return c_end, (c, ys)
-
-    _, (checkpoints, ys) = lax.scan(chunk, init(), _chunks(xs, n_chunks, k))
-    ys = ys.reshape((n_chunks * k,) + ys.shape[2:])[:n]
-    residuals = (consts, coeffs, xs, checkpoints)
-    if not live_tangents:
-        return ys, jnp.zeros_like(ys)
-
-    def born(res, lin):
-        consts_, coeffs_, xs_, _ = res
-        full = _with_zeros(lin, jax.tree_util.tree_leaves((coeffs_, xs_)), live, treedef)
-        return jax.jvp(lambda c, x: _plain(step, init, consts_, c, x), (coeffs_, xs_),
-                       full)[1]
-
-    def adjoint(res, ct_ys):
-        consts_, coeffs_, xs_, checkpoints_ = res
-
-        def one_step(cf, c, x):
-            return step(consts_, cf, c, x)
-
-        def chunk_back(acc, inp):
-            start, x_chunk, ct_chunk = inp
-            _, carries = lax.scan(lambda c, x: (one_step(coeffs_, c, x)[0], c), start,
-                                  x_chunk)
-
-            def back(acc2, inp2):
-                carry, x, ct_y = inp2
-                ct_carry, ct_coeffs = acc2
-                _, vjp = jax.vjp(one_step, coeffs_, carry, x)
-                g_coeffs, g_carry, g_x = vjp((ct_carry, ct_y))
-                return (g_carry, _tree_add(ct_coeffs, g_coeffs)), g_x
-
-            return lax.scan(back, acc, (carries, x_chunk, ct_chunk), reverse=True)
-
-        acc0 = (_zeros_like(init()), _zeros_like(coeffs_))
-        (_, ct_coeffs), ct_xs = lax.scan(
-            chunk_back, acc0, (checkpoints_, _chunks(xs_, n_chunks, k),
-                               _chunks(ct_ys, n_chunks, k)), reverse=True)
-        ct_xs = ct_xs.reshape((n_chunks * k,) + ct_xs.shape[2:])[:n]
-        cts = jax.tree_util.tree_leaves((ct_coeffs, ct_xs))
-        return [c for c, on in zip(cts, live, strict=True) if on]
-
-    d_ys = linear_call(born, adjoint, residuals, live_tangents)
-    return ys, d_ys
-
-
-_loop.defjvp(_loop_jvp, symbolic_zeros=True)
-
-
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3, 4))
 def _transposed_loop(step, transpose, init, ct_init, k, consts, coeffs, xs):
     return _plain(lambda *a: step(*a)[:2], init, consts, coeffs, xs)
 
 
-@_transposed_loop.defjvp
 def _transposed_loop_jvp(step, transpose, init, ct_init, k, primals, tangents):
     consts, coeffs, xs = primals
     _, d_coeffs, d_xs = tangents
     n = xs.shape[0]
+    flat_primals, live_tangents, live, treedef = _live((coeffs, xs), (d_coeffs, d_xs))
     plain_step = lambda *a: step(*a)[:2]  # noqa: E731
     store_all = k >= n
     n_chunks = 1 if store_all else -(-n // k)
@@ -171,11 +108,14 @@ def _transposed_loop_jvp(step, transpose, init, ct_init, k, primals, tangents):
         _, (checkpoints, ys) = lax.scan(chunk, init(), _chunks(xs, n_chunks, k))
         ys = ys.reshape((n_chunks * k,) + ys.shape[2:])[:n]
     residuals = (consts, coeffs, xs, checkpoints)
+    if not live_tangents:
+        return ys, jnp.zeros_like(ys)
 
     def born(res, lin):
         consts_, coeffs_, xs_, _ = res
+        full = _with_zeros(lin, jax.tree_util.tree_leaves((coeffs_, xs_)), live, treedef)
         return jax.jvp(lambda c, x: _plain(plain_step, init, consts_, c, x),
-                       (coeffs_, xs_), lin)[1]
+                       (coeffs_, xs_), full)[1]
 
     def adjoint(res, ct_ys):
         consts_, coeffs_, xs_, checkpoints_ = res
@@ -205,15 +145,20 @@ def _transposed_loop_jvp(step, transpose, init, ct_init, k, primals, tangents):
             chunk_back, acc0, (checkpoints_, _chunks(xs_, n_chunks, k),
                                _chunks(ct_ys, n_chunks, k)), reverse=True)
         ct_xs = ct_xs.reshape((n_chunks * k,) + ct_xs.shape[2:])[:n]
-        return ct_coeffs, ct_xs
+        cts = jax.tree_util.tree_leaves((ct_coeffs, ct_xs))
+        return [c for c, on in zip(cts, live, strict=True) if on]
 
-    d_ys = linear_call(born, adjoint, residuals, (d_coeffs, d_xs))
+    d_ys = linear_call(born, adjoint, residuals, live_tangents)
     return ys, d_ys
+
+
+_transposed_loop.defjvp(_transposed_loop_jvp, symbolic_zeros=True)
 
 
 def transposed_time_loop(step: Callable, transpose: Callable, init: Callable,
                          ct_init: Callable, consts, coeffs, xs, k: int):
-    """`linear_time_loop` for a step with a hand-written transpose.
+    """``lax.scan`` of a linear step with a hand-written transpose, differentiated by the
+    adjoint-state method (see the module docstring).
 
     Args:
       step: ``(consts, coeffs, carry, x) -> (carry, y, residual)``, linear in
@@ -252,4 +197,15 @@ def linear_time_loop(step: Callable, init: Callable, consts, coeffs, xs, k: int)
     Returns:
       ``[n, ...]`` stacked ``y``.
     """
-    return _loop(step, init, max(1, int(k)), consts, coeffs, xs)
+    def with_residual(consts, coeffs, carry, x):
+        carry_next, y = step(consts, coeffs, carry, x)
+        return carry_next, y, (carry, x)
+
+    def transpose(consts, coeffs, residual, ct_carry, ct_y):
+        carry, x = residual
+        _, vjp = jax.vjp(lambda cf, c, xx: step(consts, cf, c, xx), coeffs, carry, x)
+        ct_coeffs, ct_carry_prev, ct_x = vjp((ct_carry, ct_y))
+        return ct_carry_prev, ct_x, ct_coeffs
+
+    return transposed_time_loop(with_residual, transpose, init,
+                                lambda: _zeros_like(init()), consts, coeffs, xs, k)
