@@ -8,6 +8,7 @@ exact profile on each line's whole window.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -123,9 +124,35 @@ def _core_scatter(state: LineState, grid: UniformGrid, half: int, core_z: float,
     return jnp.zeros((grid.n,), dtype).at[safe_idx].add(vals, mode="drop")
 
 
+def _pad_lines(st: LineState, n_extra: int) -> LineState:
+    """``st`` (centre-sorted) with ``n_extra`` inert lines appended: copies of the last line
+    with zero strength and an empty window (centres stay sorted, values stay finite)."""
+    if n_extra <= 0:
+        return st
+    fills = dict(strength=0.0, half_window=-1.0)
+
+    def pad(name, x):
+        if x is None:
+            return None
+        tail = jnp.full((n_extra,), fills[name], x.dtype) if name in fills else (
+            jnp.broadcast_to(jax.lax.stop_gradient(x[-1]), (n_extra,)))
+        return jnp.concatenate([x, tail])
+
+    return LineState(**{f.name: pad(f.name, getattr(st, f.name))
+                        for f in dataclasses.fields(st) if f.name != "profile"},
+                     profile=st.profile)
+
+
 def _wing_blocks(state: LineState, grid: UniformGrid, sizes: WindowSizes, *, dicke, mixing,
-                 exact: bool = False):
+                 exact: bool = False, line_chunk: int = 8):
     """Wing contributions (|z| >= ``sizes.core_z``), block by block, without scatter.
+
+    Each block sums its ``block_lines`` candidate lines ``line_chunk`` at a time in a
+    ``lax.scan`` (accumulator (blocks, block_points)); within a chunk the lines are added by
+    an explicit chain (``_sum_lines``), so XLA CPU fuses the profile arithmetic into the
+    accumulation instead of materialising the (blocks x lines x points) array for a separate
+    reduction (CH4 1017 lines x 37.5k points, 146 lines per block, float64: 34 -> 13 ms CPU;
+    float32 5.3 -> 3.4 ms).
 
     ``exact``: the whole window of every line with its full profile (``profile_values``;
     the windowed path of the profiles without a core/wing split)."""
@@ -136,30 +163,41 @@ def _wing_blocks(state: LineState, grid: UniformGrid, sizes: WindowSizes, *, dic
     bp = sizes.block_points
     n_blocks = math.ceil(grid.n / bp)
     groups = sizes.block_groups or ((tuple(range(n_blocks)), sizes.block_lines),)
+    chunk = max(1, min(line_chunk, n_lines))
+    # every group's line count rounded up to whole chunks: inert padding lines if needed
+    m_max = max(-(-min(m, n_lines) // chunk) * chunk for _, m in groups)
+    st = _pad_lines(st, m_max - n_lines)
+    n_all = st.window_centre.shape[0]
+    offsets = (jnp.arange(bp) * grid.step).astype(dtype)[None, None, :]
     outs = []
     for blocks, m in groups:
-        m = min(m, n_lines)
+        m = -(-min(m, n_lines) // chunk) * chunk
         # barrier: with a literal constant XLA would fold and reassociate the exact
         # (start - nu0) + k hi + k lo sum of ``_start_minus_centre_plus`` (float32 precision)
         kb = jax.lax.optimization_barrier(jnp.asarray(np.asarray(blocks, np.int32)))
         block_start = grid.start + grid.step * bp * kb
-        first = jnp.searchsorted(jax.lax.stop_gradient(st.window_centre),
+        first = jnp.searchsorted(jax.lax.stop_gradient(st.window_centre[:n_lines]),
                                  block_start.astype(dtype) - sizes.wing_cm, side="left")
-        first = jnp.minimum(first, n_lines - m)  # keep the m lines in range (extras masked)
-        rows = first[:, None] + jnp.arange(m)[None, :]  # (blocks, m) line indices
-        g = jax.tree.map(lambda x, rows=rows: x[rows][:, :, None], st)  # (blocks, m, 1)
-        # detuning from the unshifted centre: (block start - nu0) + j * step, small numbers
+        first = jnp.minimum(first, n_all - m)  # keep the m lines in range (extras masked)
         k = kb[:, None, None] * bp
-        base = _start_minus_centre_plus(grid, g.window_centre, k, dtype)
-        dnu0 = base + (jnp.arange(bp) * grid.step).astype(dtype)[None, None, :]
-        use = jnp.abs(dnu0) <= g.half_window
-        if exact:
-            val = profile_values(g, dnu0)
-        else:
-            val, r2 = _wing_profile(dnu0 - g.shift, g.gamma_d, g.gamma_l, g.nu_vc, g.y_mixing,
-                                    dicke=dicke, mixing=mixing)
-            use = use & (r2 >= sizes.core_z**2)
-        outs.append(jnp.where(use, g.strength * val, 0.0).sum(axis=1))  # (blocks, bp)
+
+        def body(acc, j0, first=first, k=k):
+            rows = first[:, None] + j0 + jnp.arange(chunk)[None, :]  # (blocks, chunk)
+            g = jax.tree.map(lambda x: x[rows][:, :, None], st)  # (blocks, chunk, 1)
+            # detuning from the unshifted centre: (block start - nu0) + j * step, small numbers
+            dnu0 = _start_minus_centre_plus(grid, g.window_centre, k, dtype) + offsets
+            use = jnp.abs(dnu0) <= g.half_window
+            if exact:
+                val = profile_values(g, dnu0)
+            else:
+                val, r2 = _wing_profile(dnu0 - g.shift, g.gamma_d, g.gamma_l, g.nu_vc,
+                                        g.y_mixing, dicke=dicke, mixing=mixing)
+                use = use & (r2 >= sizes.core_z**2)
+            return acc + _sum_lines(jnp.where(use, g.strength * val, 0.0), 1), None
+
+        acc0 = jnp.zeros((len(blocks), bp), dtype)
+        out, _ = jax.lax.scan(body, acc0, jnp.arange(0, m, chunk))
+        outs.append(out)  # (blocks, bp)
     out = jnp.concatenate(outs, axis=0) if len(outs) > 1 else outs[0]
     if len(groups) > 1:  # back to block order
         out = out[np.argsort(np.concatenate([np.asarray(b, np.int64) for b, _ in groups]))]
