@@ -18,7 +18,7 @@ import numpy as np
 from jaxgeo.spectra.constants import SQRT_LN2, SQRT_PI
 from jaxgeo.spectra.lineshapes import faddeeva_core_real, faddeeva_wing_real, rautian_from_w
 from jaxgeo.spectra.state import FADDEEVA_SPLIT_PROFILES, LineState, profile_values
-from jaxgeo.spectra.windows import UniformGrid, WindowSizes, core_radius
+from jaxgeo.spectra.windows import UniformGrid, WindowSizes, core_radius, reach_margin
 
 __all__ = ["spectrum_uniform_from_state"]
 
@@ -169,6 +169,9 @@ def _wing_blocks(state: LineState, grid: UniformGrid, sizes: WindowSizes, *, dic
     st = _pad_lines(st, m_max - n_lines)
     n_all = st.window_centre.shape[0]
     offsets = (jnp.arange(bp) * grid.step).astype(dtype)[None, None, :]
+    centres = jax.lax.stop_gradient(st.window_centre[:n_lines])
+    reach_right = jax.lax.cummax(centres + jax.lax.stop_gradient(st.half_window[:n_lines]))
+    margin = reach_margin(grid, dtype)
     outs = []
     for blocks, m in groups:
         m = -(-min(m, n_lines) // chunk) * chunk
@@ -176,8 +179,12 @@ def _wing_blocks(state: LineState, grid: UniformGrid, sizes: WindowSizes, *, dic
         # (start - nu0) + k hi + k lo sum of ``_start_minus_centre_plus`` (float32 precision)
         kb = jax.lax.optimization_barrier(jnp.asarray(np.asarray(blocks, np.int32)))
         block_start = grid.start + grid.step * bp * kb
-        first = jnp.searchsorted(jax.lax.stop_gradient(st.window_centre[:n_lines]),
-                                 block_start.astype(dtype) - sizes.wing_cm, side="left")
+        # first candidate line: by centre (c >= b0 - wing_cm) and by reach (prefix max of
+        # c + half window >= b0 - margin); both are lower bounds of the lines reaching the block
+        b0 = block_start.astype(dtype)
+        first = jnp.maximum(
+            jnp.searchsorted(centres, b0 - sizes.wing_cm, side="left"),
+            jnp.searchsorted(reach_right, b0 - margin, side="left"))
         first = jnp.minimum(first, n_all - m)  # keep the m lines in range (extras masked)
         k = kb[:, None, None] * bp
 
