@@ -77,6 +77,19 @@ def spectrum_from_state(
     return out
 
 
+def _windows(x, start, width: int):
+    """(L, width) windows x[start_l : start_l + width] (in bounds: callers pad ``x``)."""
+    return jax.vmap(lambda s: jax.lax.dynamic_slice(x, (s,), (width,)))(start)
+
+
+def _add_windows(x, start, values):
+    """``x`` with the (L, width) ``values`` added at x[start_l : start_l + width] (windows
+    in bounds, may overlap): one scatter-add of whole windows."""
+    dims = jax.lax.ScatterDimensionNumbers(update_window_dims=(1,), inserted_window_dims=(),
+                                           scatter_dims_to_operand_dims=(0,))
+    return jax.lax.scatter_add(x, start[:, None], values, dims)
+
+
 def _split_dense(state: LineState, nu, origin, half: int, small_y: bool = True):
     """Dense wings (real arithmetic) + core corrections; see ``spectrum_from_state``.
 
@@ -95,14 +108,20 @@ def _split_dense(state: LineState, nu, origin, half: int, small_y: bool = True):
                            state.nu_vc[sl], state.y_mixing[sl], dicke=True, mixing=True)
     wings = _sum_lines(jnp.where(jnp.abs(dnu0) <= state.half_window[sl],
                                  state.strength[sl] * val, 0.0), 0)
-    # core corrections on 2*half+1 samples around each line
+    # core corrections on 2*half+1 samples around each line, read from and added to the
+    # grid as contiguous windows (one windowed gather and one windowed scatter-add over
+    # lines, on copies padded by a window on each side so that no window is out of bounds):
+    # XLA CPU moves whole windows instead of 2-D index arrays element by element (PhysAE
+    # batch of 1024, float64: 83 -> 72 ms CPU)
     pos = jax.lax.stop_gradient(state.window_centre - origin)  # unshifted centre, nu coords
     centre = jnp.searchsorted(nu, pos)
     offsets = _window_offsets(half)
+    width = offsets.shape[0]
     idx = centre[:, None] + offsets[None, :]
     valid = (idx >= 0) & (idx < n)
-    safe = jnp.clip(idx, 0, n - 1)
-    dnu_c = nu[safe] + (origin - state.window_centre)[sl]
+    start = jnp.clip(centre - half, -width, n) + width  # window start in the padded arrays
+    nu_pad = jnp.concatenate([jnp.full((width,), nu[0]), nu, jnp.full((width,), nu[-1])])
+    dnu_c = _windows(nu_pad, start, width) + (origin - state.window_centre)[sl]
     scale = SQRT_LN2 / state.gamma_d[sl]
     b = scale * (state.gamma_l[sl] + state.nu_vc[sl])
     r2_c = (scale * (dnu_c - state.shift[sl])) ** 2 + b * b
@@ -110,8 +129,8 @@ def _split_dense(state: LineState, nu, origin, half: int, small_y: bool = True):
     wing_c, _ = _wing_profile(dnu_c - state.shift[sl], state.gamma_d[sl], state.gamma_l[sl],
                               state.nu_vc[sl], state.y_mixing[sl], dicke=True, mixing=True)
     delta = _core_values(state, dnu_c, sl, small_y) - state.strength[sl] * wing_c
-    cores = jnp.zeros((n,), wings.dtype).at[jnp.where(use, idx, n)].add(
-        jnp.where(use, delta, 0.0), mode="drop")  # 2-D indices: see _core_scatter
+    cores = _add_windows(jnp.zeros((n + 2 * width,), wings.dtype), start,
+                         jnp.where(use, delta, 0.0))[width:width + n]
     # coverage: grid samples with |z| < radius inside the line window, by bisection
     st = jax.tree.map(jax.lax.stop_gradient, state)
     s1 = SQRT_LN2 / st.gamma_d
