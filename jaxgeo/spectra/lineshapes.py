@@ -168,16 +168,25 @@ def _jvp_from_derivative(w, dw, tangents):
 
 
 def _weideman_real(x, y, n_terms: int):
-    """(Re w, Im w) by Weideman's expansion w ~ 2 p(Z)/(L - iz)^2 + 1/(sqrt(pi) (L - iz))."""
-    coeffs, big_l = weideman_coefficients(n_terms)
+    """(Re w, Im w) by Weideman's expansion w ~ 2 p(Z)/(L - iz)^2 + 1/(sqrt(pi) (L - iz)).
+
+    p(Z) (real coefficients) by the second-order (Goertzel) recurrence in r = 2 Re Z,
+    s = |Z|^2 (2 real multiply-adds per term instead of a complex Horner step); over the
+    core region its rounding stays far below the expansion's truncation (float64, 36 terms:
+    max relative error of Re w 3.3e-13 either way, tests/test_spectra_lineshapes.py)."""
+    if n_terms < 2:
+        raise ValueError(f"n_terms must be >= 2, got {n_terms}")
+    coeffs, big_l = weideman_coefficients(n_terms)  # highest power first
     dr = big_l + y  # L - iz = (L + y) - i x
     inv_d2 = 1.0 / (dr * dr + x * x)
     nr = big_l - y  # L + iz = (L - y) + i x
     zr = (nr * dr - x * x) * inv_d2
     zi = (x * dr + nr * x) * inv_d2
-    pr, pi_ = coeffs[0], 0.0
-    for c in coeffs[1:]:
-        pr, pi_ = c + zr * pr - zi * pi_, zr * pi_ + zi * pr
+    r, s = 2.0 * zr, zr * zr + zi * zi
+    b2, b1 = 0.0, coeffs[0]
+    for c in coeffs[1:-1]:
+        b2, b1 = b1, c + r * b1 - s * b2
+    pr, pi_ = b1 * zr + coeffs[-1] - s * b2, b1 * zi
     er, ei = dr * inv_d2, x * inv_d2  # 1/(L - iz)
     qr, qi = er * er - ei * ei, 2.0 * er * ei
     wr = 2.0 * (pr * qr - pi_ * qi) + er / SQRT_PI
