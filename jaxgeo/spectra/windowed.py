@@ -82,22 +82,25 @@ def _start_minus_centre_plus(grid: UniformGrid, centre, index, dtype):
     return ((grid.start - centre) + idx * hi) + idx * lo
 
 
-def _core_values(state: LineState, dnu0, sl, small_y: bool = True):
+def _core_values(state: LineState, dnu0, sl, small_y: bool = True, *, dicke: bool = True,
+                 mixing: bool = True):
     """strength * (Re K + Y Im K) at detunings ``dnu0`` (from the unshifted centre), with the
     core Faddeeva kernel ``faddeeva_core_real`` (real arithmetic), masked to the line window.
-    For core samples (|z| < ``core_radius``)."""
+    For core samples (|z| < ``core_radius``). ``dicke``/``mixing`` = False skip the Rautian
+    and mixing arithmetic (for states with zero ``nu_vc``/``y_mixing``: same values)."""
     dnu = dnu0 - state.shift[sl]
     s = SQRT_LN2 / state.gamma_d[sl]
     nvc = state.nu_vc[sl]
-    wr, wi = faddeeva_core_real(s * dnu, s * (state.gamma_l[sl] + nvc), small_y)
-    kr, ki = rautian_from_w(wr, wi, s * nvc)
-    value = s / SQRT_PI * (kr + state.y_mixing[sl] * ki)
+    kr, ki = faddeeva_core_real(s * dnu, s * (state.gamma_l[sl] + nvc), small_y)
+    if dicke:
+        kr, ki = rautian_from_w(kr, ki, s * nvc)
+    value = s / SQRT_PI * (kr + state.y_mixing[sl] * ki if mixing else kr)
     inside = jnp.abs(dnu0) <= state.half_window[sl]
     return jnp.where(inside, state.strength[sl] * value, 0.0)
 
 
 def _core_scatter(state: LineState, grid: UniformGrid, half: int, core_z: float,
-                  small_y: bool = True):
+                  small_y: bool = True, *, dicke: bool = True, mixing: bool = True):
     """Core-kernel contributions where |z| < ``core_z``, scattered onto the grid."""
     dtype = state.strength.dtype
     if core_z < core_radius(dtype):
@@ -117,7 +120,8 @@ def _core_scatter(state: LineState, grid: UniformGrid, half: int, core_z: float,
     scale = SQRT_LN2 / state.gamma_d[sl]
     zabs2 = (scale * dnu) ** 2 + (scale * (state.gamma_l[sl] + state.nu_vc[sl])) ** 2
     use = (zabs2 < core_z**2) & (idx >= 0) & (idx < grid.n)
-    vals = jnp.where(use, _core_values(state, dnu0, sl, small_y), 0.0)
+    vals = jnp.where(use, _core_values(state, dnu0, sl, small_y, dicke=dicke, mixing=mixing),
+                     0.0)
     # whole windows scatter-added into a copy padded by a window on each side (windows of
     # lines off the grid are clipped into the padding: all their values are masked)
     width = offsets.shape[0]
@@ -228,6 +232,7 @@ def spectrum_uniform_from_state(
     """
     if state.profile not in FADDEEVA_SPLIT_PROFILES:
         return _wing_blocks(state, grid, sizes, dicke=False, mixing=False, exact=True)
-    core = _core_scatter(state, grid, sizes.core_points, sizes.core_z, sizes.small_y)
+    core = _core_scatter(state, grid, sizes.core_points, sizes.core_z, sizes.small_y,
+                         dicke=dicke, mixing=mixing)
     wings = _wing_blocks(state, grid, sizes, dicke=dicke, mixing=mixing)
     return core + wings
