@@ -249,10 +249,9 @@ def faddeeva_core_real(x, y, small_y: bool = True):
     asymptotic series outside. Plan (term counts) by the dtype of ``x``. Derivatives are
     analytic: w'(z) = -2 z w + 2i/sqrt(pi) (cancellation <= |z|^2 <= 100 here).
 
-    ``small_y`` (static) = False skips the Taylor region (about half the cost) and the
-    near-asymptotic one (Weideman then covers |z| < wing_z) for callers that know
-    y >= ``taylor_y`` (see ``jaxgeo.spectra.absorption.small_y_needed``); any y < taylor_y
-    then gives NaN, never a silently inaccurate value.
+    ``small_y`` (static) = False skips the Taylor region (about half the cost) for callers
+    that know y >= ``taylor_y`` (see ``jaxgeo.spectra.absorption.small_y_needed``); any
+    y < taylor_y then gives NaN, never a silently inaccurate value.
     """
     x, y = jnp.asarray(x), jnp.asarray(y)
     plan = faddeeva_plan(jnp.result_type(x, y))
@@ -263,11 +262,7 @@ def faddeeva_core_real(x, y, small_y: bool = True):
         wr, wi = jnp.where(below, tr, wr), jnp.where(below, ti, wi)
     else:
         wr = jnp.where(below, jnp.nan, wr)
-    # near_z <= |z| < wing_z: the series, which small y needs (Weideman's Re w degrades
-    # there); without the small-y region Weideman itself holds up to wing_z (float64, 36
-    # terms, y >= taylor_y: max relative error of Re w 4.3e-13 for 8 <= |z| < 10), so that
-    # series and its select are skipped
-    if plan.wing_z > plan.near_z and small_y:
+    if plan.wing_z > plan.near_z:
         ar, ai = _asymptotic_real(x, y, plan.near_terms, plan.near_z)
         far = x * x + y * y >= plan.near_z**2
         wr, wi = jnp.where(far, ar, wr), jnp.where(far, ai, wi)
