@@ -238,3 +238,37 @@ def test_window_edges_on_grid_points_subgrid(x64, shared_data):
     # Faddeeva kernels' 1e-12 and float64 summation
     assert rel_l2(k, ref) <= 1e-10, rel_l2(k, ref)
     assert rel_l2(dense, ref) <= 1e-10, rel_l2(dense, ref)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_wing_block_groups_cover_every_reaching_line(x64, shared_data, name):
+    """``window_sizes`` splits the wing blocks into groups by line count: every block's
+    group must hold at least the lines that can reach it. Brute force: at the corner
+    conditions (the widest windows), the centre-sorted index span of the lines whose window
+    [nu0 - W, nu0 + W] overlaps the block's points, plus the 2-line float32 margin."""
+    start, n = CASES[name]
+    lines = sp.read_hitran_par(shared_data / "spectra" / name)
+    grid = sp.UniformGrid(start, STEP, n)
+    sizes = sp.window_sizes(lines, grid, t_min=250.0, t_max=320.0, p_max_atm=1.0,
+                            p_min_atm=0.1)
+    bp = sizes.block_points
+    n_blocks = -(-n // bp)
+    groups = sizes.block_groups or ((tuple(range(n_blocks)), sizes.block_lines),)
+    members = np.concatenate([np.asarray(b) for b, _ in groups])
+    np.testing.assert_array_equal(np.sort(members), np.arange(n_blocks))  # a partition
+    m_of = np.zeros(n_blocks, int)
+    for blocks, m in groups:
+        m_of[list(blocks)] = m
+    order = np.argsort(np.asarray(lines.nu0))
+    c = np.asarray(lines.nu0)[order]
+    half = np.max([np.asarray(sp.line_state(lines, t, 1.0).half_window)[order]
+                   for t in (250.0, 320.0)], axis=0)
+    b0 = start + STEP * bp * np.arange(n_blocks)
+    b1 = b0 + STEP * (bp - 1)
+    need = np.zeros(n_blocks, int)
+    for b in range(n_blocks):
+        hit = np.nonzero((c + half >= b0[b]) & (c - half <= b1[b]))[0]
+        need[b] = hit[-1] - hit[0] + 1 + 2 if hit.size else 0
+    assert np.all(need <= m_of), np.nonzero(need > m_of)[0]
+    # the grouping evaluates fewer (block, line) pairs than one group at the maximum
+    assert (m_of * bp).sum() < n_blocks * sizes.block_lines * bp

@@ -77,6 +77,19 @@ def spectrum_from_state(
     return out
 
 
+def _windows(x, start, width: int):
+    """(L, width) windows x[start_l : start_l + width] (in bounds: callers pad ``x``)."""
+    return jax.vmap(lambda s: jax.lax.dynamic_slice(x, (s,), (width,)))(start)
+
+
+def _add_windows(x, start, values):
+    """``x`` with the (L, width) ``values`` added at x[start_l : start_l + width] (windows
+    in bounds, may overlap): one scatter-add of whole windows."""
+    dims = jax.lax.ScatterDimensionNumbers(update_window_dims=(1,), inserted_window_dims=(),
+                                           scatter_dims_to_operand_dims=(0,))
+    return jax.lax.scatter_add(x, start[:, None], values, dims)
+
+
 def _split_dense(state: LineState, nu, origin, half: int, small_y: bool = True):
     """Dense wings (real arithmetic) + core corrections; see ``spectrum_from_state``.
 
@@ -95,32 +108,41 @@ def _split_dense(state: LineState, nu, origin, half: int, small_y: bool = True):
                            state.nu_vc[sl], state.y_mixing[sl], dicke=True, mixing=True)
     wings = _sum_lines(jnp.where(jnp.abs(dnu0) <= state.half_window[sl],
                                  state.strength[sl] * val, 0.0), 0)
-    # core corrections on 2*half+1 samples around each line
+    # core corrections on the 2*half+1 samples around each line (padded to whole vectors),
+    # read from and added to the grid as contiguous windows: one windowed gather and one
+    # windowed scatter-add over lines (XLA CPU moves whole windows instead of 2-D index
+    # arrays element by element; PhysAE batch of 1024, float64: 83 -> 73 ms CPU)
     pos = jax.lax.stop_gradient(state.window_centre - origin)  # unshifted centre, nu coords
     centre = jnp.searchsorted(nu, pos)
-    offsets = _window_offsets(half)
-    idx = centre[:, None] + offsets[None, :]
-    valid = (idx >= 0) & (idx < n)
-    safe = jnp.clip(idx, 0, n - 1)
-    dnu_c = nu[safe] + (origin - state.window_centre)[sl]
+    width = _window_offsets(half).shape[0]
+    # windows read from / added to copies padded by a window on each side (never out of
+    # bounds); ``start`` indexes the unpadded grid
+    start = jnp.clip(centre - half, -width, n)
+    idx = start[:, None] + jnp.arange(width)[None, :]
+    nu_pad = jnp.concatenate([jnp.full((width,), nu[0]), nu, jnp.full((width,), nu[-1])])
+    dnu_c = _windows(nu_pad, start + width, width) + (origin - state.window_centre)[sl]
     scale = SQRT_LN2 / state.gamma_d[sl]
     b = scale * (state.gamma_l[sl] + state.nu_vc[sl])
     r2_c = (scale * (dnu_c - state.shift[sl])) ** 2 + b * b
-    use = valid & (r2_c < radius * radius) & (jnp.abs(dnu_c) <= state.half_window[sl])
+    use = ((idx >= 0) & (idx < n) & (r2_c < radius * radius)
+           & (jnp.abs(dnu_c) <= state.half_window[sl]))
     wing_c, _ = _wing_profile(dnu_c - state.shift[sl], state.gamma_d[sl], state.gamma_l[sl],
                               state.nu_vc[sl], state.y_mixing[sl], dicke=True, mixing=True)
     delta = _core_values(state, dnu_c, sl, small_y) - state.strength[sl] * wing_c
-    cores = jnp.zeros((n,), wings.dtype).at[jnp.where(use, idx, n)].add(
-        jnp.where(use, delta, 0.0), mode="drop")  # 2-D indices: see _core_scatter
-    # coverage: grid samples with |z| < radius inside the line window, by bisection
+    cores = _add_windows(jnp.zeros((n + 2 * width,), wings.dtype), start + width,
+                         jnp.where(use, delta, 0.0))[width:width + n]
+    # coverage: the grid samples with |z| < radius inside the line window (the interval
+    # [lo, hi] in nu) all lie in the line's core window iff the samples just before and
+    # just after the window (if any) are outside [lo, hi] (conservative: NaN also if
+    # [lo, hi] falls between two samples outside the window)
     st = jax.tree.map(jax.lax.stop_gradient, state)
     s1 = SQRT_LN2 / st.gamma_d
     b1 = s1 * (st.gamma_l + st.nu_vc)
     reach = jnp.sqrt(jnp.maximum(radius * radius - b1 * b1, 0.0)) / s1 * (1 + 1e-6)
     lo = jnp.maximum(pos + st.shift - reach, pos - st.half_window)
     hi = jnp.minimum(pos + st.shift + reach, pos + st.half_window)
-    first = jnp.searchsorted(nu, lo, side="left")
-    last = jnp.searchsorted(nu, hi, side="right")  # samples first..last-1 need the core
-    covered = (first >= last) | ((first >= centre - half)
-                                 & (last <= centre - half + offsets.shape[0]))
+    nu_s = jax.lax.stop_gradient(nu)
+    before = jnp.where(start > 0, nu_s[jnp.maximum(start - 1, 0)] < lo, True)
+    after = jnp.where(start + width < n, nu_s[jnp.minimum(start + width, n - 1)] > hi, True)
+    covered = (before & after) | (lo > hi)
     return jnp.where(jnp.all(covered | (b1 >= radius)), wings + cores, jnp.nan)

@@ -119,17 +119,29 @@ def asymptotic_coefficients(n_terms: int) -> tuple[float, ...]:
 
 def _asymptotic_real(x, y, n_terms: int, z_min: float):
     """(Re w, Im w) from w ~ (i/(sqrt(pi) z)) sum_{k<n} (2k-1)!!/(2 z^2)^k, for |z| >= z_min
-    (smaller |z| are clamped to the circle |z| = z_min: finite values, safe gradients)."""
-    r2 = jnp.maximum(x * x + y * y, z_min * z_min)
-    inv = 1.0 / r2
-    ur, ui = x * inv, -y * inv  # 1/z
-    vr, vi = ur * ur - ui * ui, 2.0 * ur * ui  # 1/z^2
-    coeffs = asymptotic_coefficients(n_terms)
-    sr, si = coeffs[-1], 0.0
-    for c in reversed(coeffs[:-1]):  # Horner in v
-        sr, si = c + vr * sr - vi * si, vr * si + vi * sr
-    # w = (i/sqrt(pi)) u s
-    return -(ur * si + ui * sr) / SQRT_PI, (ur * sr - ui * si) / SQRT_PI
+    (smaller |z| are clamped to the circle |z| = z_min: finite values, safe gradients).
+
+    The real-coefficient polynomial S(v) = sum c_k v^k at v = 1/z^2 is evaluated by the
+    second-order (Goertzel) recurrence b_k = c_k + 2 Re(v) b_{k+1} - |v|^2 b_{k+2}, S =
+    b_1 v + c_0 - |v|^2 b_2: 2 real multiply-adds per term instead of a complex Horner step's
+    8 operations (stable here: |v| <= 1/z_min^2 << 1). With q = 1/|z|^2 (so |v| = q) the
+    product with i/z collapses to Re w = (y q/sqrt(pi)) (c_0 + q^2 ((3x^2 - y^2) b_1 - b_2)),
+    Im w = (x q/sqrt(pi)) (c_0 + q^2 ((x^2 - 3y^2) b_1 - b_2)): no cancellation as y -> 0.
+    """
+    xx, yy = x * x, y * y
+    r2 = jnp.maximum(xx + yy, z_min * z_min)
+    q = 1.0 / r2
+    q2 = q * q
+    c = asymptotic_coefficients(max(n_terms, 2))
+    two_re_v = 2.0 * (xx - yy) * q2
+    b2, b1 = 0.0, c[-1]
+    for ck in reversed(c[1:-1]):
+        b2, b1 = b1, ck + two_re_v * b1 - q2 * b2
+    if n_terms == 1:  # c = (1, 1/2) above: drop the second term
+        b1 = 0.0
+    wr = (y * q / SQRT_PI) * (c[0] + q2 * ((3.0 * xx - yy) * b1 - b2))
+    wi = (x * q / SQRT_PI) * (c[0] + q2 * ((xx - 3.0 * yy) * b1 - b2))
+    return wr, wi
 
 
 def _asymptotic_derivative_real(x, y, n_terms: int, z_min: float):
@@ -156,16 +168,25 @@ def _jvp_from_derivative(w, dw, tangents):
 
 
 def _weideman_real(x, y, n_terms: int):
-    """(Re w, Im w) by Weideman's expansion w ~ 2 p(Z)/(L - iz)^2 + 1/(sqrt(pi) (L - iz))."""
-    coeffs, big_l = weideman_coefficients(n_terms)
+    """(Re w, Im w) by Weideman's expansion w ~ 2 p(Z)/(L - iz)^2 + 1/(sqrt(pi) (L - iz)).
+
+    p(Z) (real coefficients) by the second-order (Goertzel) recurrence in r = 2 Re Z,
+    s = |Z|^2 (2 real multiply-adds per term instead of a complex Horner step); over the
+    core region its rounding stays far below the expansion's truncation (float64, 36 terms:
+    max relative error of Re w 3.3e-13 either way, tests/test_spectra_lineshapes.py)."""
+    if n_terms < 2:
+        raise ValueError(f"n_terms must be >= 2, got {n_terms}")
+    coeffs, big_l = weideman_coefficients(n_terms)  # highest power first
     dr = big_l + y  # L - iz = (L + y) - i x
     inv_d2 = 1.0 / (dr * dr + x * x)
     nr = big_l - y  # L + iz = (L - y) + i x
     zr = (nr * dr - x * x) * inv_d2
     zi = (x * dr + nr * x) * inv_d2
-    pr, pi_ = coeffs[0], 0.0
-    for c in coeffs[1:]:
-        pr, pi_ = c + zr * pr - zi * pi_, zr * pi_ + zi * pr
+    r, s = 2.0 * zr, zr * zr + zi * zi
+    b2, b1 = 0.0, coeffs[0]
+    for c in coeffs[1:-1]:
+        b2, b1 = b1, c + r * b1 - s * b2
+    pr, pi_ = b1 * zr + coeffs[-1] - s * b2, b1 * zi
     er, ei = dr * inv_d2, x * inv_d2  # 1/(L - iz)
     qr, qi = er * er - ei * ei, 2.0 * er * ei
     wr = 2.0 * (pr * qr - pi_ * qi) + er / SQRT_PI

@@ -20,7 +20,7 @@ from jaxgeo.spectra.lineshapes import faddeeva_plan
 from jaxgeo.spectra.state import WINDOW_TIE
 
 __all__ = ["ASYMPTOTIC_Z", "UniformGrid", "WindowSizes", "core_points_for", "core_radius",
-           "host_doppler_hwhm", "small_y_needed", "window_sizes"]
+           "host_doppler_hwhm", "reach_margin", "small_y_needed", "window_sizes"]
 
 
 def host_doppler_hwhm(lines: LineList, temperature: float) -> np.ndarray:
@@ -119,6 +119,7 @@ def window_sizes(
     block_points: int = 128,
     dtype=None,
     p_min_atm: float = 0.0,
+    max_groups: int = 4,
 ) -> WindowSizes:
     """Sizes that make the windowed sum exact for all T in [t_min, t_max], p <= p_max_atm.
 
@@ -126,6 +127,9 @@ def window_sizes(
     (default: that of ``lines``) selects the core radius (``core_radius``). ``p_min_atm`` > 0
     (a lower bound on p) lets the core kernel skip its small-y region when no line needs it
     (``small_y_needed``; if a lower pressure is used anyway the spectrum is NaN).
+    ``max_groups``: the blocks are split into at most this many groups by the number of
+    lines that can reach them, each group evaluating only its own maximum (grid edges and
+    sparse stretches need far fewer lines than the densest block).
     """
     core_z = core_radius(lines.nu0.dtype if dtype is None else dtype)
     nu0 = np.asarray(lines.nu0, np.float64)
@@ -140,23 +144,68 @@ def window_sizes(
     wing_cm = float(wing * np.maximum(gl_max, gd_max).max()) * (1 + 1e-6 + WINDOW_TIE["float64"])
     core_cm = core_z * gd_max.max() / SQRT_LN2 + shift_max.max()
     core_points = int(math.ceil(core_cm / grid.step)) + 2
-    # Lines whose window can reach a block [b0, b1]: centres in [b0 - wing, b1 + wing].
-    centres = np.sort(nu0)
+    # Lines whose window can reach a block [b0, b1] (centre-sorted, largest window H_l per
+    # line over the conditions): from the first line whose prefix max of c + H reaches b0 to
+    # the last whose suffix min of c - H is <= b1 (the runtime bounds the same way with the
+    # actual windows <= H, see ``_wing_blocks``: never more lines).
+    order = np.argsort(nu0, kind="stable")
+    centres = nu0[order]
+    reach = (wing * np.maximum(gl_max, gd_max) * (1 + 1e-6 + WINDOW_TIE["float64"]))[order]
+    margin = reach_margin(grid, np.float32)  # >= the runtime margin of any dtype
     n_blocks = math.ceil(grid.n / block_points)
     b0 = grid.start + grid.step * block_points * np.arange(n_blocks)
     b1 = b0 + grid.step * (block_points - 1)
-    lo = np.searchsorted(centres, b0 - wing_cm, side="left")
-    hi = np.searchsorted(centres, b1 + wing_cm, side="right")
-    counts = hi - lo + 2  # +2 lines: float32 centres may round across a block's reach
+    lo = np.searchsorted(np.maximum.accumulate(centres + reach), b0 - margin, side="left")
+    hi = np.searchsorted(np.minimum.accumulate((centres - reach)[::-1])[::-1], b1 + margin,
+                         side="right")
+    counts = np.maximum(hi - lo, 0) + 2  # +2 lines: float32 centres may round across a reach
     block_lines = max(1, int(counts.max()))
-    # Blocks needing at most the median count (rounded up to 8) form a cheaper group.
-    small = max(8, -(-int(np.median(counts)) // 8) * 8)
-    groups = None
-    if n_blocks >= 8 and small < 0.8 * block_lines:
-        sparse = counts <= small
-        groups = ((tuple(int(b) for b in np.nonzero(sparse)[0]), small),
-                  (tuple(int(b) for b in np.nonzero(~sparse)[0]), block_lines))
+    groups = _block_groups(counts, max_groups)
     return WindowSizes(wing_cm=wing_cm, core_points=core_points, block_points=block_points,
                        block_lines=block_lines, core_z=core_z, block_groups=groups,
                        small_y=small_y_needed(lines, t_min=t_min, t_max=t_max,
                                               p_min_atm=p_min_atm, dtype=dtype))
+
+
+def reach_margin(grid: UniformGrid, dtype) -> float:
+    """Slack (cm^-1) on a line's reach when bounding the lines of a wing block: 4 grid steps
+    plus 16 ulp of the largest |nu| in ``dtype`` (covers the rounding of c + H there)."""
+    edge = max(abs(grid.start), abs(grid.start + grid.step * (grid.n - 1)))
+    return 4 * abs(grid.step) + 16 * float(np.finfo(dtype).eps) * edge
+
+
+def _block_groups(counts: np.ndarray, max_groups: int, chunk: int = 8):
+    """Partition blocks by their line count (rounded up to ``chunk``) into at most
+    ``max_groups`` groups minimising sum(group size x group maximum): the work of the wing
+    sums. Exact dynamic programme over the distinct rounded counts (few). None: one group."""
+    levels_all = -(-counts // chunk) * chunk
+    levels, n_at = np.unique(levels_all, return_counts=True)
+    k_max = min(max_groups, levels.size)
+    if k_max <= 1:
+        return None
+    n_lv = levels.size
+    cum = np.concatenate([[0], np.cumsum(n_at)])
+    # cost[j][i]: best cost of levels[:i] in j groups; the last group spans levels[a:i]
+    inf = float("inf")
+    cost = [[inf] * (n_lv + 1) for _ in range(k_max + 1)]
+    cut = [[0] * (n_lv + 1) for _ in range(k_max + 1)]
+    cost[0][0] = 0.0
+    for j in range(1, k_max + 1):
+        for i in range(1, n_lv + 1):
+            for a in range(j - 1, i):
+                c = cost[j - 1][a] + (cum[i] - cum[a]) * float(levels[i - 1])
+                if c < cost[j][i]:
+                    cost[j][i], cut[j][i] = c, a
+    k = min(range(1, k_max + 1), key=lambda j: (cost[j][n_lv], j))
+    if k == 1:
+        return None
+    bounds, i = [], n_lv
+    for j in range(k, 0, -1):
+        bounds.append((cut[j][i], i))
+        i = cut[j][i]
+    groups = []
+    for a, i in reversed(bounds):
+        members = np.nonzero((levels_all > (levels[a - 1] if a else 0))
+                             & (levels_all <= levels[i - 1]))[0]
+        groups.append((tuple(int(b) for b in members), int(levels[i - 1])))
+    return tuple(groups)
