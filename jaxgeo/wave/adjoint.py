@@ -188,12 +188,9 @@ def linear_time_loop(step: Callable, init: Callable, consts, coeffs, xs, k: int)
     differentiated by the adjoint-state method (see the module docstring).
 
     Args:
-      step: ``(consts, coeffs, carry, x) -> (carry, y)``, linear in ``(carry, x)``.
-      init: ``() -> carry``, the zero initial carry.
-      consts: pytree of arrays the step reads and that are not differentiated.
-      coeffs: pytree of model coefficients (differentiated).
-      xs: ``[n, ...]`` per-step inputs (differentiated), one array.
-      k: steps per stored carry (checkpoint interval), >= 1.
+      step: ``(consts, coeffs, carry, x) -> (carry, y)``, linear in ``(carry, x)``; its
+        transpose is ``jax.vjp`` at the carry and input the backward pass recomputes.
+      init, consts, coeffs, xs, k: as for `transposed_time_loop`.
     Returns:
       ``[n, ...]`` stacked ``y``.
     """
