@@ -38,6 +38,7 @@ class SimSettings:
     components: tuple[str, ...]
     elastic_source: str = "explosion"
     checkpoint_every: int | None = None
+    adjoint: bool = False  # acoustic and elastic: reverse mode by the adjoint-state loop
     # viscoacoustic: Q is fitted over q_band (Hz) and vp is the phase velocity at
     # reference_freq (Hz); both fixed once from the unfiltered wavelet, so that filtering
     # and encoding do not change what vp and q mean between bands
@@ -244,7 +245,7 @@ def build_problem(config, *, need_true: bool = False) -> Problem:
         pml_freq=float(config.wavelet.freq),
         components=tuple(config.data.components) if config.equation == "elastic" else ("p",),
         elastic_source=str(config.elastic_source), q_band=q_band,
-        reference_freq=reference_freq)
+        reference_freq=reference_freq, adjoint=config.gradient == "adjoint")
     problem = Problem(settings=settings, nt=int(config.nt), init_model=init, true_model=true,
                       source_locations=src, receiver_locations=rec, wavelet=wavelet,
                       seabed=seabed, invert=tuple(config.model.invert), bounds=bounds)

@@ -30,7 +30,7 @@ def simulate(model: Mapping[str, Array], amplitudes: Array, src: Array, rec: Arr
     if s.equation == "elastic":
         out = wave.elastic(model["vp"], model["vs"], model["rho"], s.spacing, s.dt, amplitudes,
                            src, rec, source_type=s.elastic_source, pml_freq=s.pml_freq,
-                           **common)
+                           adjoint=s.adjoint, **common)
         return jnp.stack([out[c] for c in s.components], axis=1)
     if s.equation == "viscoacoustic":
         out = wave.viscoacoustic(model["vp"], model["q"], s.spacing, s.dt, amplitudes, src, rec,
@@ -43,7 +43,7 @@ def simulate(model: Mapping[str, Array], amplitudes: Array, src: Array, rec: Arr
         return out[:, None]
     rho = model["rho"] if s.equation == "acoustic_vd" else None
     out = wave.acoustic(model["vp"], s.spacing, s.dt, amplitudes, src, rec, rho=rho,
-                        pml_freq=s.pml_freq, **common)
+                        pml_freq=s.pml_freq, adjoint=s.adjoint, **common)
     return out[:, None]
 
 
