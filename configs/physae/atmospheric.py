@@ -8,8 +8,10 @@ long multipass cell; peak CH4 optical depth ~0.2 at 100 ppm). Lines: the documen
 synthetic list unless ``--lines PATH``.
 """
 
-import importlib.util
 from pathlib import Path
+
+from jaxgeo.core.config import load_config
+from jaxgeo.physae.run import guide_range_set
 
 RANGES = {
     "sig0": (6000.0, 6010.0),
@@ -25,8 +27,5 @@ RANGES = {
 
 
 def get_config():
-    spec = importlib.util.spec_from_file_location(
-        "physae_ch4_6000", Path(__file__).with_name("ch4_6000.py"))
-    base = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(base)
-    return base.range_set(RANGES, path_length_m=100.0, out_dir="runs/physae_atmospheric")
+    return guide_range_set(load_config(Path(__file__).with_name("reference.py")), RANGES,
+                           path_length_m=100.0, out_dir="runs/physae_atmospheric")

@@ -16,8 +16,10 @@ or PhysAE YAML; it must cover the window).
     python experiments/train_stage_a.py --config configs/physae/ch4_6000.py [--lines PATH]
 """
 
-import importlib.util
 from pathlib import Path
+
+from jaxgeo.core.config import load_config
+from jaxgeo.physae.run import guide_range_set
 
 RANGES = {
     "sig0": (5995.0, 6005.0),       # window centre, cm^-1
@@ -32,25 +34,6 @@ RANGES = {
 }
 
 
-def range_set(ranges, path_length_m: float, out_dir: str):
-    """The reference config with a guide-convention range set on the synthetic lines."""
-    spec = importlib.util.spec_from_file_location(
-        "physae_reference", Path(__file__).with_name("reference.py"))
-    base = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(base)
-    c = base.get_config()
-    c.window = "synthetic"  # ranges below; lines: synthetic unless --lines PATH
-    c.convention = "guide"
-    c.ranges_val = {k: tuple(v) for k, v in ranges.items()}
-    c.expand_factors = {k: 1.0 for k in ranges}
-    c.path_length_m = float(path_length_m)
-    c.synthetic_seed = 0
-    c.synthetic_wing = 1.0  # cm^-1 of lines beyond both ends of the training window
-    c.log_scale = ("mf_CH4", "mf_H2O")
-    c.log_floors = {}
-    c.out_dir = out_dir
-    return c
-
-
 def get_config():
-    return range_set(RANGES, path_length_m=10.0, out_dir="runs/physae_ch4_6000")
+    return guide_range_set(load_config(Path(__file__).with_name("reference.py")), RANGES,
+                           path_length_m=10.0, out_dir="runs/physae_ch4_6000")

@@ -7,8 +7,10 @@ guide's convention (see ``ch4_6000.py``). Project's choices (the guide gives non
 <~ 1 at 1 %). Lines: the documented synthetic list unless ``--lines PATH``.
 """
 
-import importlib.util
 from pathlib import Path
+
+from jaxgeo.core.config import load_config
+from jaxgeo.physae.run import guide_range_set
 
 RANGES = {
     "sig0": (5995.0, 6005.0),
@@ -24,8 +26,5 @@ RANGES = {
 
 
 def get_config():
-    spec = importlib.util.spec_from_file_location(
-        "physae_ch4_6000", Path(__file__).with_name("ch4_6000.py"))
-    base = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(base)
-    return base.range_set(RANGES, path_length_m=5.0, out_dir="runs/physae_industrial_leak")
+    return guide_range_set(load_config(Path(__file__).with_name("reference.py")), RANGES,
+                           path_length_m=5.0, out_dir="runs/physae_industrial_leak")

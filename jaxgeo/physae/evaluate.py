@@ -34,6 +34,7 @@ from jaxgeo.core.logging import get_logger, progress
 from jaxgeo.physae import data, metrics, refine
 from jaxgeo.physae.models import PhysAE
 from jaxgeo.physae.params import PARAM_NAMES, UNITS
+from jaxgeo.physae.run import build, is_synthetic, lines_label, validate
 
 __all__ = ["METHODS", "load_run", "predict", "evaluate", "summary_table", "save_plots",
            "evaluate_checkpoint"]
@@ -238,8 +239,6 @@ def evaluate_checkpoint(checkpoint: str | Path, *, val_samples: int | None = Non
 
     Every output names the line list; a run on the synthetic list says ``synthetic``.
     """
-    from jaxgeo.physae.run import build, is_synthetic, lines_label, validate
-
     for name, v in (("val_samples", val_samples), ("gn_steps", gn_steps),
                     ("batch_size", batch_size)):
         if v is not None and int(v) < 1:

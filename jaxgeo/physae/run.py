@@ -267,3 +267,31 @@ def train_stage(c: ml_collections.ConfigDict):
     best.close()
     log.info("stage %s done: best checkpoint in %s", c.stage, out / "best")
     return state, history
+
+
+def guide_range_set(base: ml_collections.ConfigDict, ranges: dict, path_length_m: float,
+                    out_dir: str) -> ml_collections.ConfigDict:
+    """A config for one of the Stage A guide's range sets, from the reference config.
+
+    Args:
+      base: the reference config (``configs/physae/reference.py``), changed in place.
+      ranges: ``{name: (lo, hi)}`` in the guide's convention (sig0 = window centre and dsig
+        = window width in cm^-1, P in atm, baseline on x = i / (N - 1)); used for sampling
+        and normalisation alike (expansion factors 1), mf_CH4 and mf_H2O on a log scale.
+      path_length_m: absorption path (m).
+      out_dir: run folder.
+    Returns:
+      ``base`` on the synthetic line list (unless ``--lines PATH``), seed 0, 1 cm^-1 wings.
+    """
+    c = base
+    c.window = "synthetic"
+    c.convention = "guide"
+    c.ranges_val = {k: tuple(v) for k, v in ranges.items()}
+    c.expand_factors = {k: 1.0 for k in ranges}
+    c.path_length_m = float(path_length_m)
+    c.synthetic_seed = 0
+    c.synthetic_wing = 1.0  # cm^-1 of lines beyond both ends of the training window
+    c.log_scale = ("mf_CH4", "mf_H2O")
+    c.log_floors = {}
+    c.out_dir = out_dir
+    return c
