@@ -172,3 +172,55 @@ def test_observed_npy_object_array_admits_arrays_only(tmp_path):
     np.save(tmp_path / "bad.npy", bad, allow_pickle=True)
     with pytest.raises(UnsafePickleError, match="refusing to load builtins.print"):
         io.read_observed(tmp_path / "bad.npy", 2, 3, 5, 1)
+
+
+# the flags of the inversion command in configs/fwi/marmousi_acoustic.yml's header
+MARMOUSI_YML_FLAGS = ["--mode", "inversion", "--opt", "adam", "--loss", "vp=cc", "--grad-cut",
+                      "--step-per-epoch", "3", "--config.gradient=adjoint"]
+
+
+def test_marmousi_yml_twin_equals_the_py_config(shared_data, tmp_path, monkeypatch):
+    """configs/fwi/marmousi_acoustic.yml with the files experiments/marmousi_seistorch.py
+    writes is the same inversion as configs/fwi/marmousi_acoustic.py."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    import marmousi_seistorch
+
+    data = shared_data / "marmousi"
+    monkeypatch.chdir(tmp_path)       # the .yml points at data/marmousi_seistorch (cwd)
+    (tmp_path / "configs" / "fwi").mkdir(parents=True)
+    yml = tmp_path / "configs" / "fwi" / "marmousi_acoustic.yml"
+    yml.write_text((ROOT / "configs" / "fwi" / "marmousi_acoustic.yml").read_text())
+    assert marmousi_seistorch.main(["--data", str(data), "--out",
+                                    "data/marmousi_seistorch"]) == 0
+    # Seistorch's layout, by hand: first shot's source [x, z] = [25, 1], receivers
+    # [[25, 26, ...], [1, 1, ...]] (fixed spread, every cell from 25 to 255)
+    with open(tmp_path / "data" / "marmousi_seistorch" / "geometry" / "sources.pkl", "rb") as f:
+        assert pickle.load(f)[:2] == [[25, 1], [35, 1]]
+    with open(tmp_path / "data" / "marmousi_seistorch" / "geometry" / "receivers.pkl", "rb") as f:
+        rec0 = pickle.load(f)[0]
+    assert rec0[0] == list(range(25, 256)) and rec0[1] == [1] * 231
+
+    twin = fwi_config.parse_args([str(yml), *MARMOUSI_YML_FLAGS])
+    fwi_config.validate(twin)
+    py = marmousi_seistorch.marmousi_config(data)
+    a, b = setup.build_problem(twin, need_true=True), setup.build_problem(py, need_true=True)
+    for name in ("source_locations", "receiver_locations", "seabed"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    np.testing.assert_array_equal(a.true_model["vp"], b.true_model["vp"])
+    np.testing.assert_array_equal(a.init_model["vp"], b.init_model["vp"])
+    # the Ricker delay goes through Seistorch's integer samples: exact at dt = 3 ms
+    np.testing.assert_allclose(a.source_amplitudes(), b.source_amplitudes(), rtol=0,
+                               atol=1e-6)
+    assert a.settings.spacing == b.settings.spacing and a.nt == b.nt
+    for field in ("dt", "order", "gradient", "loss", "multiscale.bands", "multiscale.filter_order",
+                  "training.epochs", "training.step_per_epoch", "training.num_batches",
+                  "optim.name", "optim.lr", "optim.epoch_decay", "optim.band_decay",
+                  "grad.cut", "grad.smooth", "boundary.pml_width", "boundary.free_surface",
+                  "seed"):
+        x, y = twin, py
+        for part in field.split("."):
+            x, y = x[part], y[part]
+        x = dict(x) if hasattr(x, "keys") else x
+        y = dict(y) if hasattr(y, "keys") else y
+        assert (list(x) if isinstance(x, tuple) else x) == \
+            (list(y) if isinstance(y, tuple) else y), field

@@ -39,6 +39,7 @@ numbers and strings can load).
 from __future__ import annotations
 
 import math
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,12 @@ import numpy as np
 import yaml
 
 from jaxgeo.core.config import ConfigError
+from jaxgeo.core.files import atomic_path
 from jaxgeo.core.logging import get_logger
 from jaxgeo.core.safepickle import load_plain_pickle
 from jaxgeo.fwi.config import default_config
 
-__all__ = ["load_config", "load_geometry", "SCHEMA"]
+__all__ = ["load_config", "load_geometry", "write_geometry", "SCHEMA"]
 
 log = get_logger("jaxgeo.fwi.seistorch")
 
@@ -146,6 +148,34 @@ def load_geometry(sources: str, receivers: str) -> tuple[np.ndarray, np.ndarray]
     src_zx = np.stack([src[:, 1], src[:, 0]], -1)[:, None, :]
     rec_zx = np.stack([np.stack([a[1], a[0]], -1) for a in recs])
     return np.rint(src_zx).astype(np.int32), np.rint(rec_zx).astype(np.int32)
+
+
+def write_geometry(directory: str | Path, sources: np.ndarray, receivers: np.ndarray
+                   ) -> tuple[Path, Path]:
+    """Write ``sources.pkl`` and ``receivers.pkl`` as Seistorch's ``generate_model_geometry.py``
+    lays them out (the inverse of :func:`load_geometry`); returns their paths.
+
+    Args:
+      directory: output folder (created if needed); both files are written atomically.
+      sources: ``[n_shots, 1, 2]`` (z, x) grid cells, one source per shot.
+      receivers: ``[n_shots, n_rec, 2]`` (z, x) grid cells.
+
+    The pickles hold plain lists of ints: ``[x, z]`` per shot and ``[[x...], [z...]]`` per
+    shot.
+    """
+    src, rec = np.asarray(sources), np.asarray(receivers)
+    if src.ndim != 3 or src.shape[1:] != (1, 2):
+        raise ValueError(f"sources have shape {src.shape}; expected [n_shots, 1, 2] (z, x)")
+    if rec.ndim != 3 or rec.shape[-1] != 2 or rec.shape[0] != src.shape[0]:
+        raise ValueError(f"receivers have shape {rec.shape}; expected [{src.shape[0]}, n, 2]")
+    src_list = [[int(s[0, 1]), int(s[0, 0])] for s in src]
+    rec_list = [[[int(x) for x in r[:, 1]], [int(z) for z in r[:, 0]]] for r in rec]
+    directory = Path(directory)
+    paths = directory / "sources.pkl", directory / "receivers.pkl"
+    for path, obj in zip(paths, (src_list, rec_list), strict=True):
+        with atomic_path(path) as tmp, tmp.open("wb") as f:
+            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return paths
 
 
 def load_config(path: str) -> ml_collections.ConfigDict:
