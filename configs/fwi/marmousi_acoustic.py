@@ -16,12 +16,11 @@ the strong shallow arrivals), seabed-masked and cut gradient without smoothing,
 hand-written adjoint gradient, low-pass bands 2 / 3 / 5 / 8 Hz / all x 8 epochs x 3
 updates of 8 shots (120 updates).
 
-Expected on 2 CPU cores: see ``benchmarks/RESULTS.md`` section ``fwi_marmousi: shipped``
-(the 2026-12-04 trial of this recipe: 15.7 CPU minutes, 27 min wall at load ~10, about
-10 min on a quiet machine; relative model error 0.188 -> 0.164, SSIM (Gaussian window,
-sigma 1.5 cells) 0.446 -> 0.612). The 8 Hz band gives the largest single gain; more
-epochs within a band give little. Issue 17's stretch goal (<= 0.13 / >= 0.70) is not
-reached.
+Expected on 2 CPU cores (measured 2026-12-04, load 1.8; ``benchmarks/RESULTS.md`` section
+``fwi_marmousi: shipped``): 8.9 min wall, 15.2 min CPU; relative model error
+0.188 -> 0.164, SSIM (Gaussian window, sigma 1.5 cells) 0.446 -> 0.612. The 8 Hz band
+gives the largest single gain; more epochs within a band give little. Issue 17's stretch
+goal (<= 0.13 / >= 0.70) is not reached.
 """
 
 from jaxgeo.fwi.config import default_config
