@@ -21,6 +21,7 @@ from jaxgeo.spectra.absorption import (
     spectrum_uniform_from_state,
     window_sizes,
 )
+from jaxgeo.spectra.compile import CPU_COMPILER_OPTIONS, spectra_jit
 from jaxgeo.spectra.linelist import (
     HITRAN_PAR_FIELDS,
     PHYSAE_FIELDS,
@@ -98,11 +99,12 @@ from jaxgeo.spectra.synthetic import (
 )
 
 __all__ = [
-    "HITRAN_PAR_FIELDS", "PHYSAE_FIELDS", "PROFILES", "LineList", "LineListFormatError",
+    "CPU_COMPILER_OPTIONS", "HITRAN_PAR_FIELDS",
+    "PHYSAE_FIELDS", "PROFILES", "LineList", "LineListFormatError",
     "LineState", "NoiseProfile", "PartitionFunction", "PhysAEWindow", "UniformGrid", "WindowSizes",
     "absorption_coefficient", "absorption_coefficient_uniform",
     "absorption_coefficient_uniform_batch", "additive_gaussian",
-    "apply_noise", "baseline_drift", "clip", "complex_profile", "etalon", "flicker",
+    "apply_noise", "baseline_drift", "clip", "complex_profile", "spectra_jit", "etalon", "flicker",
     "fringe_pattern", "gauss", "glitches", "hartmann_tran", "hartmann_tran_complex",
     "lorentz_complex", "sdvoigt", "multiplicative_gaussian", "shot", "spikes",
     "concatenate", "core_points_for", "dicke_frequency", "doppler", "doppler_hwhm", "faddeeva",

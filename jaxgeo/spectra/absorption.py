@@ -21,7 +21,6 @@ Gauss, speed-dependent Voigt and Hartmann-Tran are evaluated exactly on each lin
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 
 import jax
@@ -35,6 +34,7 @@ from jaxgeo.spectra.autogrid import (
     inside_ranges,
     is_concrete,
 )
+from jaxgeo.spectra.compile import spectra_jit
 from jaxgeo.spectra.dense import spectrum_from_state
 from jaxgeo.spectra.linelist import LineList
 from jaxgeo.spectra.state import (
@@ -132,7 +132,7 @@ def absorption_coefficient(
                       shift=shift)
 
 
-@functools.partial(jax.jit, static_argnames=("profile", "line_mixing", "line_chunk", "shift"))
+@spectra_jit(static_argnames=("profile", "line_mixing", "line_chunk", "shift"))
 def _dense_jit(lines, nu, temperature, p_atm, diluent, wing, nu_origin, *, profile,
                line_mixing, line_chunk, shift=True):
     state = line_state(
@@ -166,8 +166,7 @@ def absorption_coefficient_uniform(
                         profile=profile, line_mixing=line_mixing)
 
 
-@functools.partial(jax.jit, static_argnames=("grid", "sizes", "profile", "line_mixing",
-                                             "shift"))
+@spectra_jit(static_argnames=("grid", "sizes", "profile", "line_mixing", "shift"))
 def _uniform_jit(lines, temperature, p_atm, diluent, wing, *, grid, sizes, profile,
                  line_mixing, shift=True):
     state = line_state(

@@ -10,7 +10,6 @@ path length L in cm, broadening by air (1 - x_mol) and self (x_mol).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -18,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgeo.spectra.absorption import line_state, spectrum_from_state
+from jaxgeo.spectra.compile import spectra_jit
 from jaxgeo.spectra.constants import ATM_MBAR, LOSCHMIDT_CM3, T_STP_K
 from jaxgeo.spectra.linelist import LineList
 from jaxgeo.spectra.physics import number_density, volume_per_molecule
@@ -172,8 +172,7 @@ def physae_forward(
     )
 
 
-@functools.partial(
-    jax.jit,
+@spectra_jit(
     static_argnames=("poly_coeffs", "n_points", "line_mixing", "wing", "core_points",
                      "core_small_y", "p0_mbar", "t0", "l0"),
 )
