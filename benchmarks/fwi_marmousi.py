@@ -23,7 +23,6 @@ of a quiet machine), with the 1-minute load average. Section ``fwi_marmousi: shi
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import resource
 import sys
@@ -37,7 +36,7 @@ import numpy as np  # noqa: E402
 from _results import record  # noqa: E402
 
 from jaxgeo.fwi import workflow  # noqa: E402
-from jaxgeo.fwi.config import default_config  # noqa: E402
+from jaxgeo.fwi.config import default_config, load_with_model_folder  # noqa: E402
 from jaxgeo.fwi.metrics import relative_error, ssim  # noqa: E402
 from jaxgeo.fwi.setup import build_problem  # noqa: E402
 from jaxgeo.fwi.simulate import forward_all, make_mesh  # noqa: E402
@@ -84,14 +83,7 @@ def _cpu_seconds() -> float:
 
 def shipped_config():
     """``configs/fwi/marmousi_acoustic.py`` with its data paths pointed at ``DATA``."""
-    path = ROOT / "configs" / "fwi" / "marmousi_acoustic.py"
-    spec = importlib.util.spec_from_file_location("marmousi_acoustic", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    c = module.get_config()
-    c.model.true = {"vp": str(DATA / "true_vp.npy"), "vs": "", "rho": ""}
-    c.model.init = {"vp": str(DATA / "linear_vp.npy"), "vs": "", "rho": ""}
-    c.model.seabed = str(DATA / "seabed.npy")
+    c = load_with_model_folder(ROOT / "configs" / "fwi" / "marmousi_acoustic.py", DATA)
     c.log.tensorboard = c.log.figures = False
     return c
 

@@ -18,7 +18,6 @@ run time and the expected result).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 from jaxgeo.core.cli import exit_code_of
 from jaxgeo.core.config import ConfigError
 from jaxgeo.core.files import atomic_path
+from jaxgeo.fwi.config import load_with_model_folder
 from jaxgeo.fwi.io import load_model_file
 from jaxgeo.fwi.seistorch import write_geometry
 from jaxgeo.fwi.setup import build_problem
@@ -38,15 +38,7 @@ FILES = {"true_vp.npy": "true_vp.npy", "linear_vp.npy": "linear_vp.npy",
 
 def marmousi_config(data: Path):
     """``configs/fwi/marmousi_acoustic.py`` with its model paths pointed at ``data``."""
-    path = ROOT / "configs" / "fwi" / "marmousi_acoustic.py"
-    spec = importlib.util.spec_from_file_location("marmousi_acoustic", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    c = module.get_config()
-    c.model.true = {"vp": str(data / "true_vp.npy"), "vs": "", "rho": ""}
-    c.model.init = {"vp": str(data / "linear_vp.npy"), "vs": "", "rho": ""}
-    c.model.seabed = str(data / "seabed.npy")
-    return c
+    return load_with_model_folder(ROOT / "configs" / "fwi" / "marmousi_acoustic.py", data)
 
 
 def write_project(data: Path, out: Path) -> list[Path]:

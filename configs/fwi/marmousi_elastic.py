@@ -8,18 +8,15 @@ and ``seabed.npy`` in ``data/marmousi/``.
         --lr vp=10.0 vs=5.78 --loss vp=l2 vs=l2 --grad-cut
 """
 
-import importlib.util
 from pathlib import Path
+
+from jaxgeo.core.config import load_config
 
 DATA = "data/marmousi"
 
 
 def get_config():
-    spec = importlib.util.spec_from_file_location(
-        "marmousi_acoustic", Path(__file__).with_name("marmousi_acoustic.py"))
-    base = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(base)
-    c = base.get_config()
+    c = load_config(Path(__file__).with_name("marmousi_acoustic.py"))
     c.equation = "elastic"
     c.order = 4
     c.dt = 0.002

@@ -6,16 +6,13 @@ Same files and geometry as marmousi_acoustic.py (fixed spread); each update fire
     python experiments/codingfwi.py --config configs/fwi/marmousi_encoded.py --batchsize 8
 """
 
-import importlib.util
 from pathlib import Path
+
+from jaxgeo.core.config import load_config
 
 
 def get_config():
-    spec = importlib.util.spec_from_file_location(
-        "marmousi_acoustic", Path(__file__).with_name("marmousi_acoustic.py"))
-    base = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(base)
-    c = base.get_config()
+    c = load_config(Path(__file__).with_name("marmousi_acoustic.py"))
     c.encoding.batchsize = 8
     c.encoding.super_shots = 1
     c.training.epochs = 40

@@ -4,6 +4,8 @@ Fields (units): dx m (scalar or (dz, dx)), dt s, nt samples, velocities m/s, rho
 frequencies Hz, locations in model cells (z down, x right).
 """
 
+from pathlib import Path
+
 import ml_collections
 
 from jaxgeo.core.config import (
@@ -13,10 +15,33 @@ from jaxgeo.core.config import (
     check_positive,
     check_range,
     check_type,
+    load_config,
     parse_command_line,
 )
 from jaxgeo.fwi.losses import parse_loss_spec
 from jaxgeo.fwi.optim import OPTIMIZERS
+
+
+def load_with_model_folder(path: str | Path, folder: str | Path) -> ml_collections.ConfigDict:
+    """The config file ``path`` with its model files (true, init, seabed) moved to ``folder``.
+
+    Keeps each file name and drops its directory, so a config written for ``data/marmousi``
+    reads the same files from wherever the user keeps them; empty paths stay empty.
+
+    Args:
+      path: a ``.py`` config that defines ``get_config()``.
+      folder: the directory that holds the model files.
+    """
+    config = load_config(path)
+    folder = Path(folder)
+
+    def moved(name: str) -> str:
+        return str(folder / Path(name).name) if name else name
+
+    for group in ("true", "init"):
+        config.model[group] = {k: moved(v) for k, v in config.model[group].items()}
+    config.model.seabed = moved(config.model.seabed)
+    return config
 
 
 def default_config() -> ml_collections.ConfigDict:
