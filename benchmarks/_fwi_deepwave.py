@@ -68,7 +68,7 @@ def filter_matrix(sos: np.ndarray | None, nt: int) -> np.ndarray | None:
     """
     if sos is None:
         return None
-    return signal.sosfiltfilt(sos, np.eye(nt), axis=-1)
+    return np.ascontiguousarray(signal.sosfiltfilt(sos, np.eye(nt), axis=-1))
 
 
 def cc_loss(syn: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
@@ -186,10 +186,10 @@ def invert(config, problem: Problem, observed: np.ndarray, *, callback=None) -> 
                 opt.step()
                 with torch.no_grad():
                     vp.clamp_(lo, hi)
-                history[band, epoch, update] = float(loss)
+                history[band, epoch, update] = loss.item()
                 if callback is not None:
                     callback("update", dict(band=band, epoch=epoch, update=update,
-                                            loss=float(loss)))
+                                            loss=history[band, epoch, update]))
             if callback is not None:
                 callback("epoch", dict(band=band, epoch=epoch,
                                        model={"vp": vp.detach().numpy().copy()}))

@@ -18,6 +18,17 @@ window, sigma 1.5 cells) after every epoch against wall time and process CPU tim
 of a quiet machine), with the 1-minute load average. Section ``fwi_marmousi: shipped``.
 
     .venv/bin/python benchmarks/fwi_marmousi.py --shipped
+
+``--vs-deepwave`` runs, in one process on the same observed data (modelled by jaxgeo from
+the true model), the shipped recipe with jaxgeo and the same inversion with Deepwave as the
+propagator (``benchmarks/_fwi_deepwave.py``: same scaling, band filters, cc loss, Adam,
+schedule, minibatches, seabed mask and bounds; torch autograd through Deepwave's C
+adjoint). It checks that both start from the same loss on the first update, prints both
+error curves, and the headline of issue 17: jaxgeo's wall time to reach Deepwave's final
+model error divided by Deepwave's total wall time (goal <= 0.5). ``--quick`` runs bands
+3 / 5 Hz x 2 epochs instead (about 5 min). Section ``fwi_marmousi: vs deepwave``.
+
+    .venv/bin/python benchmarks/fwi_marmousi.py --vs-deepwave [--quick]
 """
 
 from __future__ import annotations
@@ -31,8 +42,10 @@ from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+import _fwi_deepwave as dw  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from _results import record  # noqa: E402
 
 from jaxgeo.fwi import workflow  # noqa: E402
@@ -140,6 +153,92 @@ def run_shipped() -> int:
     return 0
 
 
+def _time_to_reach(rows, target: float) -> float | None:
+    """Wall seconds of the first epoch row whose rel. error is <= ``target`` (None: never)."""
+    for row in rows[1:]:
+        if row[2] <= target:
+            return row[4]
+    return None
+
+
+def run_vs_deepwave(quick: bool) -> int:
+    """The shipped recipe with jaxgeo and with Deepwave, same data (module doc)."""
+    config = shipped_config()
+    if quick:
+        config.multiscale.bands, config.training.epochs = [3.0, 5.0], 2
+    problem = build_problem(config, need_true=True)
+    observed = np.asarray(forward_all(problem.true_model, problem.source_amplitudes(),
+                                      problem.source_locations, problem.receiver_locations,
+                                      problem.settings, make_mesh(1)))
+    true, init = problem.true_model["vp"], problem.init_model["vp"]
+    bands = list(config.multiscale.bands)
+    first = {}
+    n_epochs = len(bands) * config.training.epochs
+
+    def with_first_loss(name, curve, rows):
+        """``curve`` plus the first update's loss and a progress line per epoch."""
+        def callback(event, info):
+            if event == "update" and name not in first:
+                first[name] = float(info["loss"])
+            curve(event, info)
+            if event == "epoch":
+                done, wall = len(rows) - 1, rows[-1][4]
+                print(f"{name}: band {rows[-1][0]} epoch {info['epoch']}: rel. error "
+                      f"{rows[-1][2]:.4f}, SSIM {rows[-1][3]:.3f}, {done}/{n_epochs} epochs, "
+                      f"{wall:.0f} s, ETA {wall / done * (n_epochs - done):.0f} s",
+                      flush=True)
+        return callback
+
+    total = {}
+    rows_j, curve = dw.epoch_curve(bands, true, init)
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    workflow.invert(config, observed=observed, problem=problem, write=False,
+                    callback=with_first_loss("jaxgeo", curve, rows_j))
+    total["jaxgeo"] = (time.perf_counter() - t0, _cpu_seconds() - c0)
+    print(f"jaxgeo: {rows_j[0][2]:.4f} -> {rows_j[-1][2]:.4f} in {total['jaxgeo'][0]:.0f} s")
+    rows_d, curve = dw.epoch_curve(bands, true, init)
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    out = dw.invert(config, problem, observed,
+                    callback=with_first_loss("deepwave", curve, rows_d))
+    total["deepwave"] = (time.perf_counter() - t0, _cpu_seconds() - c0)
+    print(f"deepwave: {rows_d[0][2]:.4f} -> {rows_d[-1][2]:.4f} in "
+          f"{total['deepwave'][0]:.0f} s")
+
+    target = rows_d[-1][2]
+    reach = _time_to_reach(rows_j, target)
+    ratio = f"{reach / total['deepwave'][0]:.2f}" if reach is not None else "not reached"
+    loss_gap = abs(first["jaxgeo"] - first["deepwave"]) / abs(first["deepwave"])
+    lines = [f"grid {problem.shape} cells of {problem.settings.spacing[1]:g} m, nt "
+             f"{problem.nt}, {problem.n_shots} shots; bands {bands} x "
+             f"{config.training.epochs} epochs x {config.training.step_per_epoch} updates of "
+             f"{problem.n_shots // config.training.num_batches} shots; Adam lr "
+             f"{dict(config.optim.lr)} m/s, cc loss, seabed mask, no preconditioning; "
+             f"jaxgeo gradient '{config.gradient}', {len(jax.devices())} JAX device(s); "
+             f"Deepwave step_ratio {out['step_ratio']}, torch {torch.get_num_threads()} threads. "
+             f"First-update loss: jaxgeo {first['jaxgeo']:.6f}, Deepwave "
+             f"{first['deepwave']:.6f} (relative difference {loss_gap:.1e}).",
+             "",
+             "| band (Hz) | epoch | jaxgeo rel. error | jaxgeo SSIM | jaxgeo wall (s) | "
+             "Deepwave rel. error | Deepwave SSIM | Deepwave wall (s) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for a, b in zip(rows_j, rows_d, strict=True):
+        lines.append(f"| {a[0]} | {a[1]} | {a[2]:.4f} | {a[3]:.4f} | {a[4]:.0f} | "
+                     f"{b[2]:.4f} | {b[3]:.4f} | {b[4]:.0f} |")
+    (wj, cj), (wd, cd) = total["jaxgeo"], total["deepwave"]
+    lines.append(f"\nTotal: jaxgeo {wj:.0f} s wall / {cj:.0f} s CPU (incl. compilation), "
+                 f"Deepwave {wd:.0f} s wall / {cd:.0f} s CPU; wall ratio {wj / wd:.2f}, CPU "
+                 f"ratio {cj / cd:.2f}. Deepwave's final rel. error {target:.4f}; jaxgeo "
+                 f"reaches it after {reach if reach is None else round(reach)} s: headline "
+                 f"ratio {ratio} (goal <= 0.5, issue 17).")
+    text = "\n".join(lines)
+    print(text)
+    record("fwi_marmousi: vs deepwave" + (" (quick)" if quick else ""),
+           "fwi_marmousi: jaxgeo vs Deepwave, same inversion",
+           "The shipped per-shot recipe" + (" shortened by --quick" if quick else "")
+           + ", jaxgeo and Deepwave as propagators, one process.", text)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--updates", type=int, default=8)
@@ -148,12 +247,18 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=60.0, help="vp learning rate (m/s)")
     ap.add_argument("--shipped", action="store_true",
                     help="run configs/fwi/marmousi_acoustic.py and record its curve")
+    ap.add_argument("--vs-deepwave", action="store_true",
+                    help="the shipped recipe with jaxgeo and with Deepwave, same data")
+    ap.add_argument("--quick", action="store_true",
+                    help="with --vs-deepwave: bands 3 / 5 Hz x 2 epochs only")
     args = ap.parse_args()
     if not DATA.is_dir():
         print(f"Marmousi files not found in {DATA}")
         return 1
     if args.shipped:
         return run_shipped()
+    if args.vs_deepwave:
+        return run_vs_deepwave(args.quick)
     config = make_config(args.updates, args.batchsize, Path("/tmp/jaxgeo_fwi_bench"),
                          args.opt, args.lr)
     problem = build_problem(config, need_true=True)
